@@ -1,0 +1,1 @@
+"""loopml: the machine-learning lifecycle as one system."""

@@ -1,0 +1,1 @@
+"""Platform core: config, ids, clock, errors, hashing, path safety."""

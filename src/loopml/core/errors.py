@@ -1,0 +1,102 @@
+"""One exception hierarchy for the whole platform.
+
+Each error carries an MLflow-compatible ``error_code`` and the HTTP status the
+server answers with, so the HTTP layer maps errors in one place and a client can
+turn a response back into the same exception.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class LoopmlError(Exception):
+    """Base of every error loopml raises on purpose."""
+
+    error_code: ClassVar[str] = "INTERNAL_ERROR"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"error_code": self.error_code, "message": self.message}
+
+
+class InvalidParameter(LoopmlError):
+    """Input that is malformed, out of range or not allowed; the message names the field."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
+    http_status = 400
+
+
+class BadRequest(InvalidParameter):
+    """A request body that cannot be parsed at all."""
+
+    error_code = "BAD_REQUEST"
+
+
+class ResourceNotFound(LoopmlError):
+    error_code = "RESOURCE_DOES_NOT_EXIST"
+    http_status = 404
+
+
+class ResourceAlreadyExists(LoopmlError):
+    error_code = "RESOURCE_ALREADY_EXISTS"
+    http_status = 400
+
+
+class InvalidState(LoopmlError):
+    """The operation is valid but not in the resource's current state."""
+
+    error_code = "INVALID_STATE"
+    http_status = 400
+
+
+class LimitExceeded(InvalidParameter):
+    """A request larger than a documented limit (batch sizes, value lengths, body size)."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
+
+
+class Unauthenticated(LoopmlError):
+    error_code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class PermissionDenied(LoopmlError):
+    error_code = "PERMISSION_DENIED"
+    http_status = 403
+
+
+class NotSupported(LoopmlError):
+    """A backend does not implement an operation; the message names both."""
+
+    error_code = "NOT_IMPLEMENTED"
+    http_status = 501
+
+    @classmethod
+    def for_backend(cls, backend: str, operation: str) -> NotSupported:
+        return cls(f"{backend} does not support {operation}")
+
+
+_BY_CODE: dict[str, type[LoopmlError]] = {
+    c.error_code: c
+    for c in (
+        LoopmlError,
+        InvalidParameter,
+        BadRequest,
+        ResourceNotFound,
+        ResourceAlreadyExists,
+        InvalidState,
+        Unauthenticated,
+        PermissionDenied,
+        NotSupported,
+    )
+}
+
+
+def error_from_code(error_code: str, message: str) -> LoopmlError:
+    """Rebuild the exception a server reported, for REST clients."""
+    return _BY_CODE.get(error_code, LoopmlError)(message)
