@@ -8,7 +8,7 @@ trusts its input and only persists or fetches. Two implementations ship:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from loopml.tracking.entities import (
@@ -21,6 +21,7 @@ from loopml.tracking.entities import (
     Page,
     Param,
     Run,
+    RunInfo,
     RunTag,
     ViewType,
 )
@@ -56,6 +57,7 @@ class TrackingStore(Protocol):
         tags: Sequence[RunTag],
     ) -> Run: ...
     def get_run(self, run_id: str) -> Run: ...
+    def get_run_info(self, run_id: str) -> RunInfo: ...
     def update_run_info(
         self, run_id: str, status: str | None, end_time: int | None, run_name: str | None
     ) -> Run: ...
@@ -107,6 +109,7 @@ class TrackingStore(Protocol):
         experiment_ids: Sequence[str],
         filter_string: str | None,
         max_results: int,
-        order_by: Sequence[dict[str, object]],
+        order_by: Sequence[Mapping[str, object]],
         page_token: str | None,
+        datasets: Sequence[Mapping[str, str | None]] = (),
     ) -> Page[LoggedModel]: ...
