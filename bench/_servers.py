@@ -112,7 +112,7 @@ def ensure_venv(venv: Path, pip_args: list[str], marker: Path) -> None:
     _log(f"installed in {time.monotonic() - started:.0f} s")
 
 
-def _install_mlflow() -> None:
+def install_mlflow() -> None:
     ensure_venv(MLFLOW_VENV, [MLFLOW_REQUIREMENT], MLFLOW_VENV / "bin" / "mlflow")
 
 
@@ -174,7 +174,7 @@ SPECS: dict[str, ServerSpec] = {
         name="mlflow",
         executable=MLFLOW_VENV / "bin" / "mlflow",
         argv=_mlflow_argv,
-        install=_install_mlflow,
+        install=install_mlflow,
         version=lambda: dist_version(MLFLOW_VENV, "mlflow"),
     ),
     "fasttrackml": ServerSpec(

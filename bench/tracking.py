@@ -45,6 +45,7 @@ from _servers import (
     ServerSpec,
     ServerStartError,
     ServerUnavailable,
+    install_mlflow,
     tree_pss_bytes,
     tree_rss_bytes,
 )
@@ -87,9 +88,10 @@ QUICK = Sizes(log_metric_calls=100, batches=10, search_runs=1_000, history_point
 
 @dataclass(frozen=True)
 class Figure:
-    """One row of the table: `better` is "higher", "lower" or "" (no ratio)."""
+    """One row of the table, made by `phase`; `better` is "higher", "lower" or "" (no ratio)."""
 
     key: str
+    phase: str
     label: str
     better: str
     target: float | None = None
@@ -97,23 +99,25 @@ class Figure:
 
 
 FIGURES = (
-    Figure("cold_start_s", "cold start: spawn to /health 200 (s)", "lower", 2.0, 2),
-    Figure("settle_s", "busy after /health until at rest (s)", ""),
-    Figure("idle_rss_mb", "memory at rest (MB RSS, tree)", "lower", 150.0),
-    Figure("idle_pss_mb", "memory at rest (MB PSS, tree)", "lower"),
-    Figure("idle_processes", "processes at rest", "", decimals=0),
-    Figure("log_metric_per_s", "log_metric calls/s (sequential)", "higher", 200.0),
-    Figure("log_metric_cpu_ms", "server CPU ms per log_metric", "lower", None, 2),
-    Figure("log_batch_points_per_s", "log_batch metric points/s", "higher", 100_000.0, 0),
-    Figure("log_batch_cpu_ms", "server CPU ms per 1000 batch points", "lower"),
-    Figure("search_setup_s", "create runs for search (s, setup)", "lower"),
-    Figure("search_runs_ms", "search_runs median (ms)", "lower", 150.0),
-    Figure("search_server_cpu_ms", "  server CPU ms per search_runs", "lower"),
-    Figure("search_client_cpu_ms", "  mlflow client CPU ms per search_runs", ""),
-    Figure("history_s", "get_metric_history median (s)", "lower", 0.5, 3),
-    Figure("history_server_cpu_s", "  server CPU s per get_metric_history", "lower", None, 3),
-    Figure("history_client_cpu_s", "  mlflow client CPU s per get_metric_history", "", None, 3),
-    Figure("loaded_rss_mb", "memory after load (MB RSS, tree)", "lower"),
+    Figure("cold_start_s", "start", "cold start: spawn to /health 200 (s)", "lower", 2.0, 2),
+    Figure("settle_s", "start", "busy after /health until at rest (s)", ""),
+    Figure("idle_rss_mb", "start", "memory at rest (MB RSS, tree)", "lower", 150.0),
+    Figure("idle_pss_mb", "start", "memory at rest (MB PSS, tree)", "lower"),
+    Figure("idle_processes", "start", "processes at rest", "", decimals=0),
+    Figure("log_metric_per_s", "log_metric", "log_metric calls/s (sequential)", "higher", 200.0),
+    Figure("log_metric_cpu_ms", "log_metric", "  server CPU ms per call", "lower", None, 2),
+    Figure("log_metric_client_cpu_ms", "log_metric", "  client CPU ms per call", "", None, 2),
+    Figure("log_batch_points_per_s", "log_batch", "log_batch points/s", "higher", 100_000.0, 0),
+    Figure("log_batch_cpu_ms", "log_batch", "  server CPU ms per 1000 points", "lower"),
+    Figure("log_batch_client_cpu_ms", "log_batch", "  client CPU ms per 1000 points", ""),
+    Figure("search_setup_s", "search setup", "create runs for search (s, setup)", "lower"),
+    Figure("search_runs_ms", "search_runs", "search_runs median (ms)", "lower", 150.0),
+    Figure("search_server_cpu_ms", "search_runs", "  server CPU ms per call", "lower"),
+    Figure("search_client_cpu_ms", "search_runs", "  client CPU ms per call", ""),
+    Figure("history_s", "history", "get_metric_history median (s)", "lower", 0.5, 3),
+    Figure("history_server_cpu_s", "history", "  server CPU s per call", "lower", None, 3),
+    Figure("history_client_cpu_s", "history", "  client CPU s per call", "", None, 3),
+    Figure("loaded_rss_mb", "end", "memory after load (MB RSS, tree)", "lower"),
 )
 
 
@@ -126,7 +130,7 @@ class ServerResult:
     status: str = "ok"  # "ok", "not available", "failed to start"
     reason: str = ""
     figures: dict[str, float] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # by phase
     log: str = ""
 
 
@@ -192,24 +196,33 @@ class Workload:
     def log_metric(self) -> dict[str, float]:
         """Sequential single-metric calls: the latency a training loop pays per step."""
         run_id, calls = self._new_run("log-metric"), self.sizes.log_metric_calls
-        cpu_before, started = self.server.cpu_s(), time.perf_counter()
-        for step in range(calls):
-            self.client.log_metric(run_id, "m", step / calls, step=step)
-        elapsed, cpu_s = time.perf_counter() - started, self.server.cpu_s() - cpu_before
-        return {"log_metric_per_s": calls / elapsed, "log_metric_cpu_ms": cpu_s * 1000 / calls}
+
+        def log_all() -> None:
+            for step in range(calls):
+                self.client.log_metric(run_id, "m", step / calls, step=step)
+
+        timing = _time_calls(self.server, log_all, repeats=1)
+        return {
+            "log_metric_per_s": calls / timing.median_s,
+            "log_metric_cpu_ms": timing.server_cpu_s * 1000 / calls,
+            "log_metric_client_cpu_ms": timing.client_cpu_s * 1000 / calls,
+        }
 
     def log_batch(self) -> dict[str, float]:
         """Batches of 1000 points: the throughput ceiling for bulk logging."""
         run_id, size = self._new_run("log-batch"), self.sizes.batch_size
         batches = [self._metric_batch("b", i * size) for i in range(self.sizes.batches)]
-        cpu_before, started = self.server.cpu_s(), time.perf_counter()
-        for batch in batches:
-            self.client.log_batch(run_id, metrics=batch)
-        elapsed, cpu_s = time.perf_counter() - started, self.server.cpu_s() - cpu_before
-        points = size * len(batches)
+
+        def log_all() -> None:
+            for batch in batches:
+                self.client.log_batch(run_id, metrics=batch)
+
+        timing = _time_calls(self.server, log_all, repeats=1)
+        thousands = size * len(batches) / 1000
         return {
-            "log_batch_points_per_s": points / elapsed,
-            "log_batch_cpu_ms": cpu_s * 1000 / (points / 1000),
+            "log_batch_points_per_s": thousands * 1000 / timing.median_s,
+            "log_batch_cpu_ms": timing.server_cpu_s * 1000 / thousands,
+            "log_batch_client_cpu_ms": timing.client_cpu_s * 1000 / thousands,
         }
 
     def search_setup(self) -> dict[str, float]:
@@ -307,34 +320,25 @@ def _check_search(runs: Sequence[Any], expected: int) -> None:
 # --- running one server ---------------------------------------------------------------
 
 
-PHASES: tuple[tuple[str, tuple[str, ...], Callable[[Workload], dict[str, float]]], ...] = (
-    ("log_metric", ("log_metric_per_s", "log_metric_cpu_ms"), Workload.log_metric),
-    ("log_batch", ("log_batch_points_per_s", "log_batch_cpu_ms"), Workload.log_batch),
-    ("search setup", ("search_setup_s",), Workload.search_setup),
-    (
-        "search_runs",
-        ("search_runs_ms", "search_server_cpu_ms", "search_client_cpu_ms"),
-        Workload.search,
-    ),
-    (
-        "get_metric_history",
-        ("history_s", "history_server_cpu_s", "history_client_cpu_s"),
-        Workload.history,
-    ),
+PHASES: tuple[tuple[str, Callable[[Workload], dict[str, float]]], ...] = (
+    ("log_metric", Workload.log_metric),
+    ("log_batch", Workload.log_batch),
+    ("search setup", Workload.search_setup),
+    ("search_runs", Workload.search),
+    ("history", Workload.history),
 )
 
 
 def run_workload(workload: Workload, result: ServerResult) -> None:
     """Run every phase; a failing phase records its error and the next one still runs."""
-    for name, keys, phase in PHASES:
+    for name, phase in PHASES:
         _progress(result.name, f"{name} ...")
         started = time.monotonic()
         try:
             figures = phase(workload)
         except Exception as exc:  # any client or server failure is a finding, not a crash
-            message = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:400]
-            result.errors.update(dict.fromkeys(keys, message))
-            _progress(result.name, f"{name} FAILED: {message}")
+            result.errors[name] = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:400]
+            _progress(result.name, f"{name} FAILED: {result.errors[name]}")
             continue
         result.figures.update(figures)
         shown = ", ".join(f"{key}={value:,.3g}" for key, value in figures.items())
@@ -401,7 +405,7 @@ def prepare_servers(names: Sequence[str], skip_install: bool) -> dict[str, Serve
     return unavailable
 
 
-def ensure_client(argv: list[str]) -> str:
+def ensure_client(argv: list[str], skip_install: bool) -> str:
     """Import mlflow here, or re-run this script under .bench/mlflow-venv, which has it."""
     for key, value in CLIENT_ENV.items():
         os.environ.setdefault(key, value)  # read by mlflow when it is imported
@@ -409,6 +413,8 @@ def ensure_client(argv: list[str]) -> str:
         import mlflow
     except ImportError:
         python = MLFLOW_VENV / "bin" / "python"
+        if not skip_install:
+            install_mlflow()
         if os.environ.get("LOOPML_BENCH_REEXEC") or not python.exists():
             message = "no mlflow client: install loopml[dev] or run without --skip-install"
             raise SystemExit(message) from None
@@ -438,7 +444,7 @@ def _meets(figure: Figure, value: float | None) -> bool | None:
 def _cell(result: ServerResult, figure: Figure) -> str:
     if result.status != "ok":
         return "-"
-    if figure.key in result.errors:
+    if figure.phase in result.errors:
         return "error"
     value = result.figures.get(figure.key)
     return "-" if value is None else f"{value:,.{figure.decimals}f}"
@@ -476,7 +482,7 @@ def table_rows(results: dict[str, ServerResult]) -> tuple[list[str], list[list[s
 
 
 def _value(result: ServerResult, figure: Figure) -> float | None:
-    if result.status != "ok" or figure.key in result.errors:
+    if result.status != "ok" or figure.phase in result.errors:
         return None
     return result.figures.get(figure.key)
 
@@ -523,11 +529,8 @@ def print_notes(results: dict[str, ServerResult]) -> None:
     for result in results.values():
         if result.status != "ok":
             print(f"{result.name}: {result.status} ({result.reason})")
-        reported: set[str] = set()
-        for key, message in result.errors.items():
-            if message not in reported:
-                print(f"{result.name}: {key}: {message}")
-                reported.add(message)
+        for phase, message in result.errors.items():
+            print(f"{result.name}: {phase} failed: {message}")
 
 
 def _host() -> dict[str, Any]:
@@ -630,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
     BENCH_DIR.mkdir(exist_ok=True)
     (BENCH_DIR / ".gitignore").write_text("*\n")  # never commit venvs or results
     results = prepare_servers(args.servers, args.skip_install)
-    client_version = ensure_client(argv)
+    client_version = ensure_client(argv, args.skip_install)
     sizes = QUICK if args.quick else FULL
     print(f"client: mlflow {client_version} ({sys.executable})\n{_describe(sizes)}", flush=True)
     try:

@@ -58,12 +58,11 @@ def check_metric(metric: Metric, index: int | None = None) -> None:
 
 def _check_metric_numbers(metric: Metric, where: str) -> None:
     value, stamp, step = metric.value, metric.timestamp, metric.step
-    if type(value) not in (float, int):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidParameter(f"{where}.value must be a number, got {value!r}")
-    if type(stamp) is not int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidParameter(f"{where}.value must be a number, got {value!r}")
+    if isinstance(stamp, bool) or not isinstance(stamp, int):
         raise InvalidParameter(f"{where}.timestamp must be an integer, got {stamp!r}")
-    if type(step) is not int:
+    if isinstance(step, bool) or not isinstance(step, int):
         raise InvalidParameter(f"{where}.step must be an integer, got {step!r}")
 
 
