@@ -1,1 +1,71 @@
-"""loopml: the machine-learning lifecycle as one system."""
+"""loopml: the machine-learning lifecycle as one system.
+
+``import loopml`` stays light: the SDK's names load on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from loopml.client import Client
+    from loopml.tracking.fluent import ActiveRun
+
+_default_client: Client | None = None
+
+
+def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
+    """Point the fluent API at a local path or an ``http(s)://`` server."""
+    global _default_client
+    from loopml.client import Client
+
+    _default_client = Client(uri)
+
+
+def get_client() -> Client:
+    global _default_client
+    if _default_client is None:
+        from loopml.client import Client
+
+        _default_client = Client()
+    return _default_client
+
+
+def start_run(
+    experiment: str | None = None,
+    run_name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    nested: bool = False,
+) -> ActiveRun:
+    """Start a run; use it as a context manager so it ends (and flushes) on exit."""
+    from loopml.tracking import fluent
+
+    return fluent.start_run(get_client(), experiment, run_name, tags, nested)
+
+
+def active_run() -> ActiveRun | None:
+    from loopml.tracking import fluent
+
+    return fluent.active_run()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Client":
+        from loopml.client import Client
+
+        return Client
+    raise AttributeError(f"module 'loopml' has no attribute {name!r}")
+
+
+__all__ = [
+    "Client",
+    "__version__",
+    "active_run",
+    "get_client",
+    "set_tracking_uri",
+    "start_run",
+]

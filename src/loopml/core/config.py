@@ -26,7 +26,9 @@ class Settings:
         so ``Client("/tmp/x")`` never writes into another project's store.
         """
         explicit = home is not None
-        base = Path(home if explicit else os.environ.get("LOOPML_HOME", ".loopml")).resolve()
+        base = Path(
+            home if home is not None else os.environ.get("LOOPML_HOME", ".loopml")
+        ).resolve()
         db_default = f"sqlite:///{base / 'loopml.db'}"
         art_default = str(base / "artifacts")
         if explicit:

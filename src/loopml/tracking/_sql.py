@@ -78,7 +78,7 @@ class SqlTrackingStore(SqlLoggedModels):
                         last_update_time=now,
                     )
                 )
-                experiment_id = int(result.inserted_primary_key[0])
+                experiment_id = int(result.inserted_primary_key[0])  # type: ignore[index]
                 if not artifact_location:
                     conn.execute(
                         update(t.experiments)

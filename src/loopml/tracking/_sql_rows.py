@@ -49,7 +49,7 @@ def metric_value(value: float, is_nan: bool) -> float:
     return math.nan if is_nan else value
 
 
-def experiment_from_row(row: Row[Any], tags: dict[str, str]) -> Experiment:
+def experiment_from_row(row: Row[Any] | Any, tags: dict[str, str]) -> Experiment:
     return Experiment(
         experiment_id=str(row.experiment_id),
         name=row.name,
@@ -61,7 +61,7 @@ def experiment_from_row(row: Row[Any], tags: dict[str, str]) -> Experiment:
     )
 
 
-def run_info_from_row(row: Row[Any]) -> RunInfo:
+def run_info_from_row(row: Row[Any] | Any) -> RunInfo:
     return RunInfo(
         run_id=row.run_uuid,
         experiment_id=str(row.experiment_id),

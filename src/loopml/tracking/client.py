@@ -8,13 +8,17 @@ SDK both go through this class.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from loopml.artifacts import FileInfo
 from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidParameter, NotSupported, ResourceNotFound
 from loopml.core.paths import safe_relpath
 from loopml.tracking import validation as check
+from loopml.tracking.batching import MetricBatcher
 from loopml.tracking.entities import (
     DatasetInput,
     Experiment,
@@ -35,7 +39,7 @@ from loopml.tracking.entities import (
 from loopml.tracking.names import random_run_name
 
 if TYPE_CHECKING:
-    from loopml.artifacts import ArtifactStore
+    from loopml.artifacts import ArtifactStore, Payload
     from loopml.tracking.store import TrackingStore
 
 RUN_NAME_TAG = "mlflow.runName"
@@ -60,6 +64,14 @@ class TrackingClient:
     def __init__(self, store: TrackingStore, artifacts: ArtifactStore) -> None:
         self.store = store
         self.artifacts = artifacts
+        self._batcher: MetricBatcher | None = None
+
+    @property
+    def metric_batcher(self) -> MetricBatcher:
+        """The background writer the fluent API queues metric points on."""
+        if self._batcher is None:
+            self._batcher = MetricBatcher(lambda run_id, batch: self.log_batch(run_id, batch))
+        return self._batcher
 
     # experiments ---------------------------------------------------------
 
@@ -255,6 +267,39 @@ class TrackingClient:
         for model in models:
             self.store.get_logged_model(model.model_id)
         self.store.log_outputs(_run_id(run_id), models)
+
+    # artifacts -------------------------------------------------------------
+
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
+        """Upload a file, or a directory's files, under the run's artifact root."""
+        source = Path(local_path)
+        if not source.exists():
+            raise InvalidParameter(f"local_path {str(source)!r} does not exist")
+        files = (
+            [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+        )
+        base = source.parent if source.is_file() else source
+        for file in files:
+            relative = file.relative_to(base).as_posix()
+            target = f"{artifact_path.strip('/')}/{relative}" if artifact_path else relative
+            with file.open("rb") as stream:
+                self.log_artifact_bytes(run_id, stream, target)
+
+    def log_artifact_bytes(self, run_id: str, data: Payload, artifact_file: str) -> None:
+        info = self._active_run(run_id)
+        self.artifacts.put(artifact_key(info.artifact_uri, artifact_file), data)
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """One directory level, paths relative to the run's artifact root (as MLflow)."""
+        artifact_uri = self.get_run(run_id).info.artifact_uri
+        root = artifact_key(artifact_uri)
+        found = self.artifacts.list(artifact_key(artifact_uri, path))
+        return [FileInfo(f.path[len(root) + 1 :], f.is_dir, f.file_size) for f in found]
+
+    def download_artifact(self, run_id: str, path: str) -> bytes:
+        return self.artifacts.get_bytes(artifact_key(self.get_run(run_id).info.artifact_uri, path))
 
     # logged models ---------------------------------------------------------
 

@@ -1,0 +1,47 @@
+"""``loopml.Client``: one entry point whose URI picks embedded or remote.
+
+A local path (or nothing: ``LOOPML_TRACKING_URI``, else ``LOOPML_HOME``, else
+``./.loopml``) opens the embedded SQLite store and artifact directory in
+process, no server needed; an ``http(s)://`` URI talks to ``loopml server``
+(or any MLflow-compatible tracking server) over its REST API.
+"""
+
+from __future__ import annotations
+
+import os
+
+from loopml.core.config import Settings
+from loopml.tracking.client import TrackingClient
+
+TRACKING_URI_ENV = "LOOPML_TRACKING_URI"
+
+
+def resolve_uri(uri: str | os.PathLike[str] | None) -> str | None:
+    if uri is None:
+        return os.environ.get(TRACKING_URI_ENV) or None
+    return os.fspath(uri)
+
+
+class Client(TrackingClient):
+    """The Python SDK: tracking today; registry, data and serving join it later."""
+
+    def __init__(self, uri: str | os.PathLike[str] | None = None) -> None:
+        resolved = resolve_uri(uri)
+        self.uri = resolved
+        if resolved and resolved.startswith(("http://", "https://")):
+            from loopml.artifacts.http import HttpArtifactStore
+            from loopml.tracking._rest import RestTrackingStore
+
+            super().__init__(RestTrackingStore(resolved), HttpArtifactStore(resolved))  # type: ignore[arg-type]
+            return
+        home = resolved.removeprefix("file://") if resolved else None
+        settings = Settings.from_env(home)
+        from loopml.artifacts import ArtifactStore
+        from loopml.store.database import Database
+        from loopml.tracking._sql import SqlTrackingStore
+
+        super().__init__(
+            SqlTrackingStore(Database(settings.database_url)),
+            ArtifactStore(settings.artifact_root),
+        )
+        self.settings = settings
