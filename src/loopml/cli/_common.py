@@ -1,0 +1,52 @@
+"""Options and error handling shared by every command."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+
+import typer
+
+from loopml.cli._output import errors
+from loopml.core.errors import LoopmlError
+
+if TYPE_CHECKING:
+    from loopml.client import Client
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+UriOption = Annotated[
+    str | None,
+    typer.Option(
+        "--uri",
+        envvar="LOOPML_TRACKING_URI",
+        help="A local path (embedded store) or http(s):// server URL. Default: $LOOPML_HOME.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+
+
+def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn loopml errors into one red line and a meaningful exit code, not a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except LoopmlError as error:
+            errors.print(f"[red]error:[/red] {error.message}", highlight=False)
+            code = EXIT_NOT_FOUND if error.http_status == 404 else 1
+            raise typer.Exit(code) from None
+
+    return wrapper
+
+
+def open_client(uri: str | None) -> Client:
+    from loopml.client import Client
+
+    return Client(uri)

@@ -1,0 +1,29 @@
+"""The ``loopml`` command: one sub-command group per lifecycle concern."""
+
+from __future__ import annotations
+
+import typer
+
+from loopml.cli import db, experiments, runs
+from loopml.cli.demo import demo
+from loopml.cli.server import server
+
+app = typer.Typer(
+    name="loopml",
+    help="loopml: track, register, serve, monitor and retrain models, as one system.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("server")(server)
+app.command("demo")(demo)
+app.add_typer(db.app, name="db")
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
+
+
+@app.command("version")
+def version() -> None:
+    """Print loopml's version."""
+    from loopml import __version__
+
+    print(__version__)
