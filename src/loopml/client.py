@@ -32,7 +32,7 @@ class Client(TrackingClient):
             from loopml.artifacts.http import HttpArtifactStore
             from loopml.tracking._rest import RestTrackingStore
 
-            super().__init__(RestTrackingStore(resolved), HttpArtifactStore(resolved))  # type: ignore[arg-type]
+            super().__init__(RestTrackingStore(resolved), HttpArtifactStore(resolved))
             return
         home = resolved.removeprefix("file://") if resolved else None
         settings = Settings.from_env(home)

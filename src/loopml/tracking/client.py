@@ -39,7 +39,8 @@ from loopml.tracking.entities import (
 from loopml.tracking.names import random_run_name
 
 if TYPE_CHECKING:
-    from loopml.artifacts import ArtifactStore, Payload
+    from loopml.artifacts import Payload
+    from loopml.artifacts.repository import ArtifactRepository
     from loopml.tracking.store import TrackingStore
 
 RUN_NAME_TAG = "mlflow.runName"
@@ -61,7 +62,7 @@ def artifact_key(artifact_uri: str, path: str | None = None) -> str:
 class TrackingClient:
     """Experiments, runs, metrics, params, tags, inputs and logged models."""
 
-    def __init__(self, store: TrackingStore, artifacts: ArtifactStore) -> None:
+    def __init__(self, store: TrackingStore, artifacts: ArtifactRepository) -> None:
         self.store = store
         self.artifacts = artifacts
         self._batcher: MetricBatcher | None = None
