@@ -90,36 +90,39 @@ def _pip_install(venv: Path, args: list[str], log_name: str) -> None:
         raise ServerUnavailable(f"pip install {' '.join(args)} failed (see {log_path}): {tail}")
 
 
-def ensure_venv(venv: Path, pip_args: list[str], marker: Path) -> None:
-    """Create `venv` and pip-install into it unless `marker` (an executable) is there.
+def ensure_venv(
+    venv: Path, requirement: str, marker: Path, pip_flags: tuple[str, ...] = ()
+) -> None:
+    """Create `venv` and pip-install the pinned `requirement` unless it is already there.
 
-    Idempotent: a second run finds the marker and does nothing, so the first run
-    pays the install once.
+    Idempotent: a second run finds `marker` (the server's executable) and the
+    pinned version, and does nothing; a changed pin upgrades in place.
     """
-    if marker.exists():
-        _log(f"{venv.relative_to(REPO_ROOT)} ready ({marker.name} found)")
+    name, _, version = requirement.partition("==")
+    if marker.exists() and dist_version(venv, name) == version:
+        _log(f"{venv.relative_to(REPO_ROOT)} ready ({requirement})")
         return
     if not (venv / "bin" / "python").exists():
         _log(f"creating {venv.relative_to(REPO_ROOT)}")
         created = subprocess.run([sys.executable, "-m", "venv", str(venv)], check=False)
         if created.returncode != 0:
             raise ServerUnavailable(f"python -m venv {venv} failed")
+    pip_args = [*pip_flags, requirement]
     _log(f"pip install {' '.join(pip_args)} into {venv.relative_to(REPO_ROOT)} (a minute or two)")
     started = time.monotonic()
     _pip_install(venv, pip_args, f"{venv.name}-install.log")
     if not marker.exists():
-        raise ServerUnavailable(f"{marker} missing after install")
+        raise ServerUnavailable(f"{marker} missing after pip install {requirement}")
     _log(f"installed in {time.monotonic() - started:.0f} s")
 
 
 def install_mlflow() -> None:
-    ensure_venv(MLFLOW_VENV, [MLFLOW_REQUIREMENT], MLFLOW_VENV / "bin" / "mlflow")
+    ensure_venv(MLFLOW_VENV, MLFLOW_REQUIREMENT, MLFLOW_VENV / "bin" / "mlflow")
 
 
 def _install_fasttrackml() -> None:
-    ensure_venv(
-        FASTTRACKML_VENV, ["--no-deps", FASTTRACKML_REQUIREMENT], FASTTRACKML_VENV / "bin" / "fml"
-    )
+    marker = FASTTRACKML_VENV / "bin" / "fml"
+    ensure_venv(FASTTRACKML_VENV, FASTTRACKML_REQUIREMENT, marker, pip_flags=("--no-deps",))
 
 
 def dist_version(venv: Path, dist_name: str) -> str:

@@ -41,11 +41,18 @@ def test_a_finished_run_has_every_point_params_and_context_tags(client: Client) 
 
 
 def test_an_exception_marks_the_run_failed_and_keeps_its_metrics(client: Client) -> None:
-    with pytest.raises(RuntimeError, match="diverged"), fluent.start_run(client, "x") as run:
-        run.log_metric("loss", 1.0)
-        raise RuntimeError("diverged")
-    assert client.get_run(run.run_id).info.status == RunStatus.FAILED
-    assert len(client.get_metric_history(run.run_id, "loss").items) == 1
+    def train() -> str:
+        with fluent.start_run(client, "x") as run:
+            run.log_metric("loss", 1.0)
+            started.append(run.run_id)
+            raise RuntimeError("diverged")
+
+    started: list[str] = []
+    with pytest.raises(RuntimeError, match="diverged"):
+        train()
+    run = client.get_run(started[0])
+    assert run.info.status == RunStatus.FAILED
+    assert len(client.get_metric_history(run.info.run_id, "loss").items) == 1
     assert fluent.active_run() is None
 
 
@@ -66,9 +73,11 @@ def test_a_second_top_level_run_while_one_is_active_is_refused(client: Client) -
 
 
 def test_a_bad_metric_fails_at_the_call_not_later(client: Client) -> None:
-    with fluent.start_run(client, "x") as run:
-        with pytest.raises(InvalidParameter, match=r"key '\.\./x'"):
-            run.log_metric("../x", 1.0)
+    with (
+        fluent.start_run(client, "x") as run,
+        pytest.raises(InvalidParameter, match=r"key '\.\./x'"),
+    ):
+        run.log_metric("../x", 1.0)
 
 
 def test_a_write_error_in_the_background_surfaces_on_flush(client: Client) -> None:

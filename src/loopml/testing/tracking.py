@@ -47,6 +47,7 @@ Check = Callable[[TrackingClient], None]
 RUN_NAME_TAG = "mlflow.runName"
 _CHECKS: list[Check] = []
 _MAX_PAGES = 1000
+_UNISSUED_CURSOR = "not-a-token"  # a page token no backend issued
 
 
 def tracking_store_checks() -> list[Check]:
@@ -163,7 +164,8 @@ def check_default_experiment_exists_and_cannot_be_deleted(client: TrackingClient
     default = client.get_experiment("0")
     assert (default.experiment_id, default.name) == ("0", "Default")
     by_name = client.get_experiment_by_name("Default")
-    assert by_name is not None and by_name.experiment_id == "0"
+    assert by_name is not None
+    assert by_name.experiment_id == "0"
     with _raises(InvalidParameter, "Default|0"):
         client.delete_experiment("0")
     assert client.get_experiment("0").lifecycle_stage == "active"
@@ -173,12 +175,14 @@ def check_default_experiment_exists_and_cannot_be_deleted(client: TrackingClient
 def check_create_and_get_experiment(client: TrackingClient) -> None:
     name = _unique("create")
     experiment_id = client.create_experiment(name, tags={"team": "vision", "note": "a b"})
-    assert experiment_id.isdigit() and experiment_id != "0"
+    assert experiment_id.isdigit()
+    assert experiment_id != "0"
     got = client.get_experiment(experiment_id)
     assert (got.experiment_id, got.name, got.lifecycle_stage) == (experiment_id, name, "active")
     assert got.tags == {"team": "vision", "note": "a b"}
     assert got.artifact_location, "a default artifact location is filled in"
-    assert _near_now(got.creation_time) and got.creation_time <= got.last_update_time
+    assert _near_now(got.creation_time)
+    assert got.creation_time <= got.last_update_time
     assert client.get_experiment_by_name(name) == got
     assert client.get_experiment_by_name(_unique("absent")) is None
     located = client.create_experiment(_unique("located"), artifact_location="mlflow-artifacts:/x")
@@ -213,7 +217,8 @@ def check_rename_experiment(client: TrackingClient) -> None:
     assert client.get_experiment(experiment_id).name == new
     assert client.get_experiment_by_name(old) is None
     renamed = client.get_experiment_by_name(new)
-    assert renamed is not None and renamed.experiment_id == experiment_id
+    assert renamed is not None
+    assert renamed.experiment_id == experiment_id
     with _raises(InvalidParameter, "name"):
         client.rename_experiment(experiment_id, "")
     client.delete_experiment(experiment_id)
@@ -284,7 +289,7 @@ def check_search_experiments_filter_order_and_paging(client: TrackingClient) -> 
     with _raises(InvalidParameter, "max_results"):
         client.search_experiments(max_results=0)
     with _raises(InvalidParameter, "page_token"):
-        client.search_experiments(page_token="not-a-token")
+        client.search_experiments(page_token=_UNISSUED_CURSOR)
 
 
 @_check
@@ -311,14 +316,15 @@ def check_create_run_defaults(client: TrackingClient) -> None:
     experiment_id = _experiment(client, "run-defaults")
     run = client.create_run(experiment_id)
     info = run.info
-    assert info.run_id and info.experiment_id == experiment_id
+    assert info.run_id
+    assert info.experiment_id == experiment_id
     assert (info.status, info.end_time, info.lifecycle_stage) == ("RUNNING", None, "active")
     assert _near_now(info.start_time)
     assert info.run_name, "a run gets a random readable name"
     assert run.data.tags == {RUN_NAME_TAG: info.run_name}
     assert info.run_id in info.artifact_uri
     assert client.get_run(info.run_id) == run
-    assert client.get_run(info.run_id).info.run_id != client.create_run(experiment_id).info.run_id
+    assert client.create_run(experiment_id).info.run_id != info.run_id
     with _raises(ResourceNotFound, "0123456789abcdef0123456789abcdef"):
         client.get_run("0123456789abcdef0123456789abcdef")
     with _raises(ResourceNotFound, "987654321987"):
@@ -513,7 +519,8 @@ def check_metric_nan_and_inf_round_trip(client: TrackingClient) -> None:
     for key, value in values.items():
         assert _same_float(latest[key].value, value), (key, latest[key])
         (point,) = _history(client, run_id, key)
-        assert _same_float(point.value, value) and (point.timestamp, point.step) == (7, 1)
+        assert _same_float(point.value, value)
+        assert (point.timestamp, point.step) == (7, 1)
     client.log_metric(run_id, "nan", 0.25, timestamp=8, step=2)
     assert _latest(client, run_id)["nan"].value == 0.25
 
@@ -569,9 +576,8 @@ def check_search_runs_filters(client: TrackingClient) -> None:
         f"attributes.run_id = '{ids['gamma']}'": {"gamma"},
     }
     for filter_string, names in cases.items():
-        assert set(_searched(client, [experiment_id], filter_string)) == {
-            ids[n] for n in names
-        }, filter_string
+        found = set(_searched(client, [experiment_id], filter_string))
+        assert found == {ids[n] for n in names}, filter_string
     with _raises(InvalidParameter, "filter"):
         client.search_runs([experiment_id], "metrics.acc >> 1")
 
@@ -616,7 +622,7 @@ def check_search_runs_pages_walk_every_result_once(client: TrackingClient) -> No
     with _raises(InvalidParameter, "max_results"):
         client.search_runs([first], max_results=0)
     with _raises(InvalidParameter, "page_token"):
-        client.search_runs([first], page_token="not-a-token")
+        client.search_runs([first], page_token=_UNISSUED_CURSOR)
 
 
 @_check
@@ -689,7 +695,8 @@ def check_logged_model_create_get_and_finalize(client: TrackingClient) -> None:
     model = client.create_logged_model(
         experiment_id, "clf", run_id, "sklearn", {"owner": "ml"}, {"alpha": "0.1"}
     )
-    assert model.model_id and model.model_id in model.artifact_location
+    assert model.model_id
+    assert model.model_id in model.artifact_location
     assert (model.experiment_id, model.name, model.model_type) == (experiment_id, "clf", "sklearn")
     assert (model.source_run_id, model.status) == (run_id, "LOGGED_MODEL_PENDING")
     assert (model.tags, model.params) == ({"owner": "ml"}, {"alpha": "0.1"})
