@@ -41,7 +41,7 @@ def test_a_finished_run_has_every_point_params_and_context_tags(client: Client) 
 
 
 def test_an_exception_marks_the_run_failed_and_keeps_its_metrics(client: Client) -> None:
-    def train() -> str:
+    def train() -> None:
         with fluent.start_run(client, "x") as run:
             run.log_metric("loss", 1.0)
             started.append(run.run_id)
