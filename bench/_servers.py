@@ -295,9 +295,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# No proxies: a developer's http_proxy must not see (or slow down) loopback polls.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def _health_ok(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1.0) as response:
+        with _DIRECT.open(url, timeout=1.0) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False

@@ -409,6 +409,8 @@ def ensure_client(argv: list[str], skip_install: bool) -> str:
     """Import mlflow here, or re-run this script under .bench/mlflow-venv, which has it."""
     for key, value in CLIENT_ENV.items():
         os.environ.setdefault(key, value)  # read by mlflow when it is imported
+    for key in ("NO_PROXY", "no_proxy"):  # the servers are on loopback, never via a proxy
+        os.environ[key] = ",".join(filter(None, [os.environ.get(key), "127.0.0.1", "localhost"]))
     try:
         import mlflow
     except ImportError:
