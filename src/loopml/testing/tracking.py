@@ -22,12 +22,18 @@ from __future__ import annotations
 import math
 import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
+from loopml.artifacts import FileInfo
 from loopml.core.clock import now_ms
-from loopml.core.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
+from loopml.core.errors import (
+    InvalidParameter,
+    LoopmlError,
+    ResourceAlreadyExists,
+    ResourceNotFound,
+)
 from loopml.tracking import (
     Dataset,
     DatasetInput,
@@ -47,6 +53,7 @@ Check = Callable[[TrackingClient], None]
 RUN_NAME_TAG = "mlflow.runName"
 _CHECKS: list[Check] = []
 _MAX_PAGES = 1000
+_DATASET = Dataset("d", "digest", "local", "s")
 _UNISSUED_CURSOR = "not-a-token"  # a page token no backend issued
 
 
@@ -55,24 +62,45 @@ def tracking_store_checks() -> list[Check]:
     return list(_CHECKS)
 
 
-def check_tracking_store(client: TrackingClient) -> None:
+def check_tracking_store(
+    client: TrackingClient, expected_failures: Mapping[str, str] | None = None
+) -> None:
     """Run every contract check against ``client``.
 
+    Args:
+        client: a client on the backend under test.
+        expected_failures: check name -> reason, for gaps a backend knows it
+            has (as scikit-learn's ``expected_failed_checks``). Such a check
+            must fail; if it passes, that is reported too, so the list shrinks
+            as gaps close.
+
     Raises:
-        AssertionError: one or more checks failed; the message names each failed
-            check and why, and the first failure is chained.
+        AssertionError: a check failed unexpectedly or an expected failure
+            passed; the message names each one, and the first failure is chained.
+        ValueError: ``expected_failures`` names a check that does not exist.
     """
-    failures: list[tuple[str, BaseException]] = []
-    for check in tracking_store_checks():
+    expected = dict(expected_failures or {})
+    checks = tracking_store_checks()
+    unknown = sorted(set(expected) - {check.__name__ for check in checks})
+    if unknown:
+        raise ValueError(f"expected_failures names unknown checks: {', '.join(unknown)}")
+    problems: list[str] = []
+    first: Exception | None = None
+    for check in checks:
         try:
             check(client)
         except Exception as error:  # collect all, so one run shows every gap
-            failures.append((check.__name__, error))
-    if failures:
-        lines = "\n".join(f"  {name}: {type(err).__name__}: {err}" for name, err in failures)
-        raise AssertionError(f"{len(failures)} tracking store check(s) failed:\n{lines}") from (
-            failures[0][1]
-        )
+            if check.__name__ not in expected:
+                problems.append(f"  {check.__name__}: {type(error).__name__}: {error}")
+                first = first or error
+            continue
+        if check.__name__ in expected:
+            problems.append(f"  {check.__name__}: passed, but was expected to fail")
+    if problems:
+        listing = "\n".join(problems)
+        raise AssertionError(
+            f"{len(problems)} tracking store check(s) broke:\n{listing}"
+        ) from first
 
 
 def _check(function: Check) -> Check:
@@ -343,8 +371,21 @@ def check_create_run_with_name_tags_and_start_time(client: TrackingClient) -> No
     assert tagged.info.run_name == "from-tag"
     with _raises(InvalidParameter, "run_name|runName"):
         client.create_run(experiment_id, tags={RUN_NAME_TAG: "a"}, run_name="b")
+    repeated = client.create_run(experiment_id, tags=[RunTag("k", "1"), RunTag("k", "2")])
+    assert repeated.data.tags["k"] == "2", "a repeated tag key keeps its last value"
     with _raises(InvalidParameter, "start_time"):
         client.create_run(experiment_id, start_time=-1)
+
+
+@_check
+def check_run_name_tag_renames_the_run(client: TrackingClient) -> None:
+    experiment_id = _experiment(client, "run-name-tag")
+    run_id = client.create_run(experiment_id, run_name="before").info.run_id
+    client.set_tag(run_id, RUN_NAME_TAG, "after")  # what MLflow clients do to rename
+    assert client.get_run(run_id).info.run_name == "after"
+    client.log_batch(run_id, tags=[RunTag(RUN_NAME_TAG, "batched")])
+    assert client.get_run(run_id).info.run_name == "batched"
+    assert _searched(client, [experiment_id], "attributes.run_name = 'batched'") == [run_id]
 
 
 @_check
@@ -585,7 +626,7 @@ def check_search_runs_filters(client: TrackingClient) -> None:
 @_check
 def check_search_runs_order_by_metric_puts_missing_last(client: TrackingClient) -> None:
     experiment_id = _experiment(client, "run-order")
-    values = {"low": 0.2, "high": 0.8, "none": None, "mid": 0.5}
+    values = {"low": 0.2, "high": 0.8, "none": None, "mid": 0.5, "nan": math.nan}
     ids = {}
     for start, (name, value) in enumerate(values.items()):
         run_id = client.create_run(experiment_id, start_time=start, run_name=name).info.run_id
@@ -599,11 +640,12 @@ def check_search_runs_order_by_metric_puts_missing_last(client: TrackingClient) 
         by_id = {v: k for k, v in ids.items()}
         return [by_id[run_id] for run_id in found]
 
-    assert order("metrics.acc DESC") == ["high", "mid", "low", "none"]
-    assert order("metrics.acc ASC") == ["low", "mid", "high", "none"]
-    assert order("params.label ASC") == ["high", "low", "mid", "none"]
-    assert order() == ["mid", "none", "high", "low"], "default: newest start_time first"
-    assert order("attributes.start_time ASC") == ["low", "high", "none", "mid"]
+    # NaN sorts after every number and before runs without the metric, both ways.
+    assert order("metrics.acc DESC") == ["high", "mid", "low", "nan", "none"]
+    assert order("metrics.acc ASC") == ["low", "mid", "high", "nan", "none"]
+    assert order("params.label ASC") == ["high", "low", "mid", "nan", "none"]
+    assert order() == ["nan", "mid", "none", "high", "low"], "default: newest start_time first"
+    assert order("attributes.start_time ASC") == ["low", "high", "none", "mid", "nan"]
 
 
 @_check
@@ -677,12 +719,31 @@ def check_log_outputs(client: TrackingClient) -> None:
     run_id = client.create_run(experiment_id).info.run_id
     model = client.create_logged_model(experiment_id, "out", source_run_id=run_id)
     client.log_outputs(run_id, [ModelOutput(model.model_id, step=3)])
+    client.log_outputs(run_id, [])
     assert client.get_run(run_id).model_outputs == [ModelOutput(model.model_id, 3)]
     with _raises(ResourceNotFound, "m-missing"):
         client.log_outputs(run_id, [ModelOutput("m-missing")])
     client.delete_run(run_id)
     with _raises(InvalidParameter, re.escape(run_id)):
         client.log_outputs(run_id, [ModelOutput(model.model_id)])
+
+
+@_check
+def check_run_artifacts_round_trip(client: TrackingClient) -> None:
+    run_id = client.create_run(_experiment(client, "artifacts")).info.run_id
+    client.log_artifact_bytes(run_id, b"hello", "outputs/hello.txt")
+    client.log_artifact_bytes(run_id, b"{}", "config.json")
+    assert client.download_artifact(run_id, "outputs/hello.txt") == b"hello"
+    assert client.list_artifacts(run_id) == [
+        FileInfo("config.json", False, 2),
+        FileInfo("outputs", True, None),
+    ]
+    assert client.list_artifacts(run_id, "outputs") == [FileInfo("outputs/hello.txt", False, 5)]
+    with _raises(InvalidParameter, r"\.\."):
+        client.log_artifact_bytes(run_id, b"x", "../escape.txt")
+    client.delete_run(run_id)
+    with _raises(InvalidParameter, re.escape(run_id)):
+        client.log_artifact_bytes(run_id, b"late", "late.txt")
 
 
 # logged models ---------------------------------------------------------------
@@ -731,6 +792,16 @@ def check_logged_model_tags_params_and_metrics(client: TrackingClient) -> None:
     assert (model.tags, model.params, model.metrics) == ({"a": "3"}, {"depth": "4"}, [metric])
     with _raises(InvalidParameter, "key"):
         client.set_logged_model_tags(model_id, {"../x": "1"})
+
+
+@_check
+def check_logged_model_metrics_keep_nan_and_inf(client: TrackingClient) -> None:
+    model_id = client.create_logged_model(_experiment(client, "model-nan"), "m").model_id
+    odd = [LoggedModelMetric("loss", v, 6, 2) for v in (math.inf, -math.inf, math.nan)]
+    client.log_logged_model_metrics(model_id, odd)
+    stored = client.get_logged_model(model_id).metrics
+    assert [(m.key, m.timestamp, m.step) for m in stored] == [("loss", 6, 2)] * 3
+    assert all(_same_float(a.value, b.value) for a, b in zip(stored, odd, strict=True))
 
 
 @_check
@@ -787,3 +858,91 @@ def check_delete_logged_model(client: TrackingClient) -> None:
         client.set_logged_model_tags(model_id, {"a": "1"})
     found = client.search_logged_models([experiment_id]).items
     assert [m.model_id for m in found] == [kept]
+
+
+# input no backend can store ----------------------------------------------------
+
+
+def _refused(attempts: Sequence[tuple[str, Callable[[], object]]]) -> None:
+    for match, attempt in attempts:
+        with _raises(InvalidParameter, match):
+            attempt()
+
+
+@_check
+def check_oversized_values_are_refused(client: TrackingClient) -> None:
+    """Text longer than a backend's column is refused up front, the same on every backend."""
+    experiment_id = _experiment(client, "oversized")
+    run_id = client.create_run(experiment_id, run_name="kept").info.run_id
+    model_id = client.create_logged_model(experiment_id, "m").model_id
+    long = "x" * 300
+    _refused(
+        [
+            ("run_name", lambda: client.create_run(experiment_id, run_name=long)),
+            ("run_name|runName", lambda: client.update_run(run_id, run_name=long)),
+            ("user_id", lambda: client.create_run(experiment_id, user_id=long)),
+            ("key", lambda: client.log_inputs(run_id, [DatasetInput(_DATASET, {long: "v"})])),
+            (
+                "source_type",
+                lambda: client.log_inputs(run_id, [DatasetInput(Dataset("d", "x", long, "s"))]),
+            ),
+            ("model_type", lambda: client.create_logged_model(experiment_id, model_type=long * 2)),
+            (
+                "key",
+                lambda: client.log_logged_model_metrics(
+                    model_id, [LoggedModelMetric(long, 1.0, 1, 0)]
+                ),
+            ),
+        ]
+    )
+    assert _searched(client, [experiment_id]) == [run_id]
+    run = client.get_run(run_id)
+    assert (run.info.run_name, run.dataset_inputs) == ("kept", [])
+    assert client.get_logged_model(model_id).metrics == []
+
+
+@_check
+def check_out_of_range_numbers_are_refused(client: TrackingClient) -> None:
+    """Times and steps are 64-bit integers; a value outside is a clear error, not a crash."""
+    experiment_id = _experiment(client, "out-of-range")
+    run_id = client.create_run(experiment_id).info.run_id
+    huge = 2**63
+    _refused(
+        [
+            ("step", lambda: client.log_metric(run_id, "m", 1.0, timestamp=1, step=huge)),
+            ("timestamp", lambda: client.log_metric(run_id, "m", 1.0, timestamp=huge)),
+            ("value", lambda: client.log_metric(run_id, "m", 10**400, timestamp=1)),
+            ("start_time", lambda: client.create_run(experiment_id, start_time=huge)),
+            ("end_time", lambda: client.update_run(run_id, end_time=huge)),
+        ]
+    )
+    assert _searched(client, [experiment_id]) == [run_id]
+    assert client.get_run(run_id).data.metrics == []
+    with _raises(LoopmlError, "9{25}"):
+        client.get_experiment("9" * 25)  # no such experiment: not found or invalid
+
+
+@_check
+def check_text_a_database_cannot_hold_is_refused(client: TrackingClient) -> None:
+    """NUL characters (PostgreSQL text refuses them) and lone surrogates (not UTF-8)."""
+    experiment_id = _experiment(client, "nul")
+    run_id = client.create_run(experiment_id).info.run_id
+    nul = "a\x00b"
+    _refused(
+        [
+            ("param|value", lambda: client.log_param(run_id, "p", nul)),
+            ("tag|value", lambda: client.set_tag(run_id, "t", nul)),
+            ("param|value", lambda: client.log_param(run_id, "p", "\ud800")),
+            ("run_name", lambda: client.create_run(experiment_id, run_name=nul)),
+            ("user_id", lambda: client.create_run(experiment_id, user_id=nul)),
+            ("value", lambda: client.set_experiment_tag(experiment_id, "t", nul)),
+            (
+                "source",
+                lambda: client.log_inputs(run_id, [DatasetInput(Dataset("d", "x", "l", nul))]),
+            ),
+            ("name", lambda: client.create_logged_model(experiment_id, nul)),
+        ]
+    )
+    run = client.get_run(run_id)
+    assert (run.data.params, run.dataset_inputs) == ({}, [])
+    assert _searched(client, [experiment_id]) == [run_id]

@@ -222,7 +222,10 @@ class SqlTrackingStore(SqlLoggedModels):
             if tags:
                 conn.execute(
                     t.tags.insert(),
-                    [{"run_uuid": run_id, "key": tag.key, "value": tag.value} for tag in tags],
+                    [
+                        {"run_uuid": run_id, "key": k, "value": v}
+                        for k, v in {tag.key: tag.value for tag in tags}.items()
+                    ],
                 )
             return rows.load_runs(conn, [self._run_info(conn, run_id)])[0]
 
@@ -482,6 +485,8 @@ class SqlTrackingStore(SqlLoggedModels):
     def log_outputs(self, run_id: str, models: Sequence[ModelOutput]) -> None:
         with self.db.write() as conn:
             self._run_info(conn, run_id)
+            if not models:
+                return
             stmt = insert_on_conflict(conn, t.run_outputs)
             conn.execute(
                 stmt.on_conflict_do_update(

@@ -33,11 +33,16 @@ def check_key(key: object, field: str) -> str:
         raise InvalidParameter(f"{field} must be a non-empty string, got {key!r}")
     if len(key) > MAX_KEY_LENGTH:
         raise LimitExceeded(f"{field} {key[:40]!r}... exceeds {MAX_KEY_LENGTH} characters")
-    if not _KEY_PATTERN.match(key):
+    if not _KEY_PATTERN.fullmatch(key):
         raise InvalidParameter(
             f"{field} {key!r} may only contain letters, digits, '_', '-', '.', ' ', ':' and '/'"
         )
-    if posixpath.normpath(key) != key or key.startswith("/") or ".." in key.split("/"):
+    if (
+        posixpath.normpath(key) != key
+        or key == "."
+        or key.startswith("/")
+        or ".." in key.split("/")
+    ):
         raise InvalidParameter(f"{field} {key!r} must be a normalised relative path without '..'")
     return key
 

@@ -1,0 +1,109 @@
+"""Every route is guarded (or deliberately public), and state changes reach the audit sink."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from loopml.core.errors import PermissionDenied
+from loopml.server import guard as guard_module
+from loopml.server.guard import (
+    PUBLIC_PATHS,
+    RESOURCE_KINDS,
+    Action,
+    MemoryAuditSink,
+    Policy,
+    guard,
+    route_policies,
+)
+
+API = "/api/2.0/mlflow"
+
+
+def test_every_route_has_exactly_one_policy_or_is_public(app: FastAPI) -> None:
+    policies = route_policies(app)
+    assert len(policies) > 80  # both prefixes of every endpoint are listed
+    unguarded = [
+        route
+        for route, found in policies.items()
+        if route[1] not in PUBLIC_PATHS and len(found) != 1
+    ]
+    assert unguarded == []
+    public_but_guarded = [
+        route for route, found in policies.items() if route[1] in PUBLIC_PATHS and found
+    ]
+    assert public_but_guarded == []
+
+
+def test_policies_use_known_resources_and_deletes_need_manage(app: FastAPI) -> None:
+    for (method, path), found in route_policies(app).items():
+        for policy in found:
+            assert policy.resource in RESOURCE_KINDS
+            if method == "DELETE" and "/tags/" not in path:
+                assert policy.action is Action.MANAGE, (method, path)
+            if method == "GET":
+                assert policy.action is Action.READ, (method, path)
+
+
+def test_both_prefixes_carry_the_same_policy(app: FastAPI) -> None:
+    policies = route_policies(app)
+    for (method, path), found in policies.items():
+        if path.startswith("/api/2.0/"):
+            assert policies[(method, path.replace("/api/", "/ajax-api/", 1))] == found
+
+
+def test_known_policies(app: FastAPI) -> None:
+    policies = route_policies(app)
+    assert policies[("POST", f"{API}/runs/log-batch")] == [Policy("run", Action.EDIT)]
+    assert policies[("POST", f"{API}/runs/create")] == [Policy("experiment", Action.EDIT)]
+    assert policies[("POST", f"{API}/experiments/delete")] == [Policy("experiment", Action.MANAGE)]
+    assert policies[("GET", f"{API}/metrics/get-history")] == [Policy("run", Action.READ)]
+
+
+def test_guard_refuses_unknown_resource_kinds() -> None:
+    with pytest.raises(ValueError, match="unknown resource kind 'pipeline'"):
+        guard("pipeline", Action.READ)
+
+
+def test_state_changes_are_recorded_with_actor_and_request_id(
+    post: Callable[..., Any], audit: MemoryAuditSink, make_run: Callable[..., str]
+) -> None:
+    run_id = make_run()
+    response = post("runs/set-tag", {"run_id": run_id, "key": "k", "value": "v"})
+    event = audit.events[-1]
+    assert (event.action, event.resource, event.resource_id) == ("run.set_tag", "run", run_id)
+    assert event.actor_id == "anonymous"
+    assert event.request_id == response.headers["x-request-id"]
+    assert event.details == {"key": "k"}
+
+
+def test_reads_are_not_recorded(
+    get: Callable[..., Any], audit: MemoryAuditSink, make_run: Callable[..., str]
+) -> None:
+    run_id = make_run()
+    before = len(audit.events)
+    assert get("runs/get", run_id=run_id).status_code == 200
+    assert len(audit.events) == before
+
+
+def test_authorization_hook_is_consulted_with_the_target(
+    post: Callable[..., Any],
+    make_run: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+    expect_error: Callable[..., str],
+) -> None:
+    run_id = make_run()
+    seen: list[tuple[Policy, str | None]] = []
+
+    def deny_writes(actor: Any, policy: Policy, resource_id: str | None) -> None:
+        seen.append((policy, resource_id))
+        if policy.action is not Action.READ and resource_id is not None:
+            raise PermissionDenied(f"{actor.actor_id} may not {policy.action} {resource_id}")
+
+    monkeypatch.setattr(guard_module, "authorize", deny_writes)
+    response = post("runs/set-tag", {"run_id": run_id, "key": "k", "value": "v"})
+    assert run_id in expect_error(response, 403, "PERMISSION_DENIED")
+    assert seen == [(Policy("run", Action.EDIT), None), (Policy("run", Action.EDIT), run_id)]
