@@ -145,14 +145,23 @@ def test_initialize_runs_once_per_database_object(db: Database) -> None:
     assert statements == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="in-memory SQLite uses NullPool: every connection is a new, empty database, "
-    "so the schema initialize() created is gone on the next connection",
-)
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 def test_in_memory_sqlite_keeps_its_schema(url: str) -> None:
     database = Database(url)
     database.initialize()
     with database.read() as conn:
         assert conn.execute(text("SELECT name FROM experiments")).scalars().all() == ["Default"]
+
+
+def test_migrations_create_exactly_the_tables_the_code_declares(tmp_path: Path) -> None:
+    """A change to tables.py without a migration (or the reverse) fails here."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from loopml.store.tables import metadata
+
+    db = Database(f"sqlite:///{tmp_path / 'schema.db'}")
+    db.initialize()
+    with db.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    db.dispose()

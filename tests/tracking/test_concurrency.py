@@ -194,19 +194,6 @@ def test_processes_starting_on_a_fresh_database_migrate_it_once(fresh_database_u
     db.dispose()
 
 
-# Check-then-insert writes racing on PostgreSQL (READ COMMITTED): both sessions see
-# nothing, both insert, one hits the unique key. SQLite serialises writers, so it
-# passes. Races are not deterministic, hence strict=False.
-_PG_RACE = pytest.mark.xfail(
-    strict=False, reason="check-then-insert race raises IntegrityError on PostgreSQL"
-)
-
-
-def _mark_pg_race(request: pytest.FixtureRequest, database_url: str) -> None:
-    if database_url.startswith("postgresql"):
-        request.applymarker(_PG_RACE)
-
-
 def _log_same_param(client: TrackingClient, run_id: str, _worker: int) -> None:
     client.log_param(run_id, "lr", "0.1")
 
@@ -214,7 +201,6 @@ def _log_same_param(client: TrackingClient, run_id: str, _worker: int) -> None:
 def test_threads_logging_the_same_param_value_all_succeed(
     client: TrackingClient, database_url: str, request: pytest.FixtureRequest
 ) -> None:
-    _mark_pg_race(request, database_url)
     for run_id in [_new_run(client) for _ in range(3)]:
         _all_at_once(THREADS, functools.partial(_log_same_param, client, run_id))
         assert client.get_run(run_id).data.params == {"lr": "0.1"}
@@ -223,7 +209,6 @@ def test_threads_logging_the_same_param_value_all_succeed(
 def test_threads_logging_the_same_dataset_all_succeed(
     client: TrackingClient, database_url: str, request: pytest.FixtureRequest
 ) -> None:
-    _mark_pg_race(request, database_url)
     experiment_id = client.create_experiment(f"concurrency-datasets-{uuid.uuid4().hex}")
     runs = [client.create_run(experiment_id).info.run_id for _ in range(THREADS)]
     dataset = DatasetInput(Dataset("train", "d1", "local", "/data/train.csv"))

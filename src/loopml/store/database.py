@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import StaticPool
 
 from loopml.core.errors import InvalidParameter
 
@@ -72,7 +72,8 @@ class Database:
             engine = create_engine(
                 url,
                 connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-                poolclass=NullPool if url.database in (None, "", ":memory:") else None,
+                # An in-memory database lives as long as its one connection.
+                poolclass=StaticPool if url.database in (None, "", ":memory:") else None,
             )
             _configure_sqlite(engine)
             return engine

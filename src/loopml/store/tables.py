@@ -237,9 +237,11 @@ logged_model_metrics = Table(
     Column("value", Float, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Column("step", BigInteger, nullable=False),
+    Column("is_nan", Boolean, nullable=False, default=False),
     Column("run_id", String(32)),
     Column("dataset_name", String(500)),
     Column("dataset_digest", String(64)),
+    Index("ix_logged_model_metrics_model_id_key", "model_id", "key"),
 )
 
 # Models a run produced (``log_outputs``), with the step at which it did.

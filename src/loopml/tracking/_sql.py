@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from loopml.core.clock import now_ms
@@ -283,32 +283,39 @@ class SqlTrackingStore(SqlLoggedModels):
                 self._insert_params(conn, run_id, params)
             if tags:
                 self._upsert_tags(conn, run_id, tags)
+                self._rename_from_tag(conn, run_id, tags)
             if metrics:
                 self._insert_metrics(conn, run_id, metrics)
 
     def _insert_params(self, conn: Connection, run_id: str, params: Sequence[Param]) -> None:
-        """Params are write-once: the same value again is fine, a different one is an error."""
+        """Params are write-once: the same value again is fine, a different one is an error.
+
+        Insert-if-absent first, then compare what is stored: two writers racing
+        on the same key both succeed when they agree (no check-then-insert gap).
+        """
         wanted = {p.key: p.value for p in params}
-        existing = dict(
-            conn.execute(
-                select(t.params.c.key, t.params.c.value).where(
-                    t.params.c.run_uuid == run_id, t.params.c.key.in_(list(wanted))
-                )
-            ).all()
+        stmt = insert_on_conflict(conn, t.params)
+        conn.execute(
+            stmt.on_conflict_do_nothing(index_elements=["run_uuid", "key"]),
+            [{"run_uuid": run_id, "key": k, "value": v} for k, v in wanted.items()],
         )
-        for key, old in existing.items():
+        stored = conn.execute(
+            select(t.params.c.key, t.params.c.value).where(
+                t.params.c.run_uuid == run_id, t.params.c.key.in_(list(wanted))
+            )
+        ).all()
+        for key, old in stored:
             if old != wanted[key]:
                 raise InvalidParameter(
                     f"param {key!r} of run {run_id} was already logged as {old!r}; "
                     f"it cannot be changed to {wanted[key]!r}"
                 )
-        new = [
-            {"run_uuid": run_id, "key": k, "value": v}
-            for k, v in wanted.items()
-            if k not in existing
-        ]
-        if new:
-            conn.execute(t.params.insert(), new)
+
+    def _rename_from_tag(self, conn: Connection, run_id: str, tags: Sequence[RunTag]) -> None:
+        """Setting the ``mlflow.runName`` tag renames the run, as in MLflow."""
+        names = [tag.value for tag in tags if tag.key == "mlflow.runName"]
+        if names:
+            conn.execute(update(t.runs).where(t.runs.c.run_uuid == run_id).values(name=names[-1]))
 
     def _upsert_tags(self, conn: Connection, run_id: str, tags: Sequence[RunTag]) -> None:
         latest = {tag.key: tag.value for tag in tags}  # the last value of a key wins
@@ -440,43 +447,43 @@ class SqlTrackingStore(SqlLoggedModels):
                 self._link_input(conn, run_id, dataset_uuid, item.tags)
 
     def _dataset_uuid(self, conn: Connection, experiment_id: int, item: DatasetInput) -> str:
+        """The dataset's id in this experiment, inserting it if absent (race-free)."""
         ds, d = t.datasets, item.dataset
+        stmt = insert_on_conflict(conn, ds).values(
+            dataset_uuid=new_id(),
+            experiment_id=experiment_id,
+            name=d.name,
+            digest=d.digest,
+            source_type=d.source_type,
+            source=d.source,
+            schema=d.schema,
+            profile=d.profile,
+        )
+        conn.execute(
+            stmt.on_conflict_do_nothing(index_elements=["experiment_id", "name", "digest"])
+        )
         found = conn.execute(
             select(ds.c.dataset_uuid).where(
                 ds.c.experiment_id == experiment_id, ds.c.name == d.name, ds.c.digest == d.digest
             )
-        ).scalar()
-        if found is not None:
-            return str(found)
-        dataset_uuid = new_id()
-        conn.execute(
-            ds.insert().values(
-                dataset_uuid=dataset_uuid,
-                experiment_id=experiment_id,
-                name=d.name,
-                digest=d.digest,
-                source_type=d.source_type,
-                source=d.source,
-                schema=d.schema,
-                profile=d.profile,
-            )
-        )
-        return dataset_uuid
+        ).scalar_one()
+        return str(found)
 
     def _link_input(
         self, conn: Connection, run_id: str, dataset_uuid: str, input_tags: dict[str, str]
     ) -> None:
+        """Link a dataset to a run once; a repeated or racing link is a no-op."""
         ri = t.run_inputs
-        exists = conn.execute(
-            select(func.count()).where(ri.c.run_uuid == run_id, ri.c.dataset_uuid == dataset_uuid)
-        ).scalar()
-        if exists:
-            return
         input_uuid = new_id()
-        conn.execute(
-            ri.insert().values(input_uuid=input_uuid, dataset_uuid=dataset_uuid, run_uuid=run_id)
+        stmt = insert_on_conflict(conn, ri).values(
+            input_uuid=input_uuid, dataset_uuid=dataset_uuid, run_uuid=run_id
         )
-        if input_tags:
+        inserted = conn.execute(
+            stmt.on_conflict_do_nothing(index_elements=["dataset_uuid", "run_uuid"]).returning(
+                ri.c.input_uuid
+            )
+        ).scalar()
+        if inserted and input_tags:
             conn.execute(
                 t.run_input_tags.insert(),
                 [{"input_uuid": input_uuid, "key": k, "value": v} for k, v in input_tags.items()],

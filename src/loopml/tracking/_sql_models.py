@@ -14,6 +14,7 @@ from loopml.core.ids import new_id
 from loopml.store import tables as t
 from loopml.store.database import Database
 from loopml.store.upsert import insert_on_conflict
+from loopml.tracking._sql_rows import metric_value, stored_value
 from loopml.tracking._sql_search import logged_model_filter_clause, logged_model_order_clauses
 from loopml.tracking.entities import (
     LifecycleStage,
@@ -109,7 +110,8 @@ class SqlLoggedModels:
                     {
                         "model_id": model_id,
                         "key": m.key,
-                        "value": m.value,
+                        "value": stored_value(m.value)[0],
+                        "is_nan": stored_value(m.value)[1],
                         "timestamp": m.timestamp,
                         "step": m.step,
                         "run_id": m.run_id,
@@ -194,7 +196,13 @@ def _load_models(conn: Connection, ids: Sequence[str]) -> list[LoggedModel]:
     for r in conn.execute(select(lmm).where(lmm.c.model_id.in_(ids)).order_by(lmm.c.id)):
         metrics[r.model_id].append(
             LoggedModelMetric(
-                r.key, r.value, r.timestamp, r.step, r.run_id, r.dataset_name, r.dataset_digest
+                r.key,
+                metric_value(r.value, r.is_nan),
+                r.timestamp,
+                r.step,
+                r.run_id,
+                r.dataset_name,
+                r.dataset_digest,
             )
         )
     return [

@@ -157,6 +157,8 @@ class TrackingClient:
                 f"run_name {run_name!r} and the {RUN_NAME_TAG} tag {tagged_name!r} disagree"
             )
         name = run_name or tagged_name or random_run_name()
+        check.check_value(name, "run_name", check.MAX_RUN_NAME_LENGTH)
+        check.check_value(user_id or "", "user_id", check.MAX_USER_ID_LENGTH)
         tag_list = [t for t in tag_list if t.key != RUN_NAME_TAG] + [RunTag(RUN_NAME_TAG, name)]
         started = now_ms() if start_time is None else _non_negative(start_time, "start_time")
         return self.store.create_run(
@@ -182,6 +184,8 @@ class TrackingClient:
                 raise InvalidParameter(f"status {status!r} is not one of {known}") from None
         if end_time is not None:
             _non_negative(end_time, "end_time")
+        if run_name:
+            check.check_value(run_name, "run_name", check.MAX_RUN_NAME_LENGTH)
         return self.store.update_run_info(_run_id(run_id), status, end_time, run_name or None).info
 
     def delete_run(self, run_id: str) -> None:
@@ -260,6 +264,15 @@ class TrackingClient:
             check.check_value(ds.name, f"datasets[{i}].name", 500)
             check.check_value(ds.digest, f"datasets[{i}].digest", 36)
             check.check_value(ds.source, f"datasets[{i}].source", 65_535)
+            check.check_value(
+                ds.source_type, f"datasets[{i}].source_type", check.MAX_DATASET_SOURCE_TYPE_LENGTH
+            )
+            for field, text in (("schema", ds.schema), ("profile", ds.profile)):
+                if text is not None:
+                    check.check_value(text, f"datasets[{i}].{field}", 16_777_215)
+            for key, value in item.tags.items():
+                check.check_value(key, f"datasets[{i}].tags.key", check.MAX_INPUT_TAG_KEY_LENGTH)
+                check.check_value(value, f"datasets[{i}].tags[{key!r}]", check.MAX_TAG_VALUE_LENGTH)
         self._active_run(run_id)
         self.store.log_inputs(_run_id(run_id), datasets)
 
@@ -318,6 +331,14 @@ class TrackingClient:
             self.get_run(source_run_id)
         model_name = name or random_run_name()
         check.check_value(model_name, "name", check.MAX_EXPERIMENT_NAME_LENGTH)
+        if model_type is not None:
+            check.check_value(model_type, "model_type", check.MAX_MODEL_TYPE_LENGTH)
+        for key, value in (params or {}).items():
+            check.check_key(key, "params.key")
+            check.check_value(value, f"params[{key!r}]", check.MAX_PARAM_VALUE_LENGTH)
+        for key, value in (tags or {}).items():
+            check.check_key(key, "tags.key")
+            check.check_value(value, f"tags[{key!r}]", check.MAX_TAG_VALUE_LENGTH)
         return self.store.create_logged_model(
             _experiment_id(experiment_id),
             model_name,
@@ -354,6 +375,9 @@ class TrackingClient:
         self.store.log_logged_model_params(model_id, params)
 
     def log_logged_model_metrics(self, model_id: str, metrics: Sequence[LoggedModelMetric]) -> None:
+        if len(metrics) > check.MAX_METRICS_PER_BATCH:
+            raise InvalidParameter(f"at most {check.MAX_METRICS_PER_BATCH} metrics per call")
+        check.check_metrics([Metric(m.key, m.value, m.timestamp, m.step) for m in metrics])
         self.store.log_logged_model_metrics(model_id, metrics)
 
     def delete_logged_model(self, model_id: str) -> None:
@@ -396,8 +420,10 @@ class TrackingClient:
 
 def _experiment_id(experiment_id: object) -> str:
     text = str(experiment_id)
-    if not text.isdigit():
+    if not text.isascii() or not text.isdigit():
         raise InvalidParameter(f"experiment_id must be an integer string, got {experiment_id!r}")
+    if int(text) > check.INT64_MAX:
+        raise ResourceNotFound(f"experiment {text} does not exist")
     return str(int(text))
 
 
@@ -408,9 +434,7 @@ def _run_id(run_id: object) -> str:
 
 
 def _non_negative(value: int, field: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidParameter(f"{field} must be a non-negative integer, got {value!r}")
-    return value
+    return check.check_int64(value, field, minimum=0)
 
 
 def _as_tags(tags: Sequence[RunTag] | dict[str, str]) -> list[RunTag]:

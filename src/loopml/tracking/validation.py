@@ -22,6 +22,12 @@ MAX_KEY_LENGTH = 250
 MAX_EXPERIMENT_NAME_LENGTH = 500
 MAX_RESULTS_RUNS = 50_000
 MAX_RESULTS_EXPERIMENTS = 50_000
+MAX_RUN_NAME_LENGTH = 250
+MAX_USER_ID_LENGTH = 256
+MAX_INPUT_TAG_KEY_LENGTH = 255
+MAX_DATASET_SOURCE_TYPE_LENGTH = 36
+MAX_MODEL_TYPE_LENGTH = 500
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 # Keys may hold letters, digits and ``_ - . / space``, as in MLflow; never a
 # path that climbs (keys become file names in some exporters).
@@ -52,6 +58,27 @@ def check_value(value: object, field: str, limit: int) -> str:
         raise InvalidParameter(f"{field} must be a string, got {type(value).__name__}")
     if len(value) > limit:
         raise LimitExceeded(f"{field} is {len(value)} characters; the limit is {limit}")
+    check_storable_text(value, field)
+    return value
+
+
+def check_storable_text(value: str, field: str) -> None:
+    """Text every database can hold: no NUL (PostgreSQL refuses it), valid UTF-8."""
+    if "\x00" in value:
+        raise InvalidParameter(f"{field} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidParameter(f"{field} is not valid UTF-8 text (a lone surrogate)") from None
+
+
+def check_int64(value: object, field: str, minimum: int = INT64_MIN) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidParameter(f"{field} must be an integer, got {value!r}")
+    if not minimum <= value <= INT64_MAX:
+        raise InvalidParameter(
+            f"{field} {value} is outside the 64-bit range [{minimum}, {INT64_MAX}]"
+        )
     return value
 
 
@@ -62,13 +89,16 @@ def check_metric(metric: Metric, index: int | None = None) -> None:
 
 
 def _check_metric_numbers(metric: Metric, where: str) -> None:
-    value, stamp, step = metric.value, metric.timestamp, metric.step
+    value = metric.value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidParameter(f"{where}.value must be a number, got {value!r}")
-    if isinstance(stamp, bool) or not isinstance(stamp, int):
-        raise InvalidParameter(f"{where}.timestamp must be an integer, got {stamp!r}")
-    if isinstance(step, bool) or not isinstance(step, int):
-        raise InvalidParameter(f"{where}.step must be an integer, got {step!r}")
+    if isinstance(value, int):
+        try:
+            float(value)
+        except OverflowError:
+            raise InvalidParameter(f"{where}.value is too large for a double") from None
+    check_int64(metric.timestamp, f"{where}.timestamp")
+    check_int64(metric.step, f"{where}.step")
 
 
 def check_metrics(metrics: Sequence[Metric]) -> None:
@@ -121,8 +151,7 @@ def check_experiment_name(name: object) -> str:
         raise LimitExceeded(
             f"experiment name is {len(name)} characters; the limit is {MAX_EXPERIMENT_NAME_LENGTH}"
         )
-    if "\x00" in name:
-        raise InvalidParameter("experiment name must not contain NUL characters")
+    check_storable_text(name, "experiment name")
     return name
 
 

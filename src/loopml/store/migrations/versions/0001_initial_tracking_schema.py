@@ -168,6 +168,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Float(), nullable=False),
         sa.Column("timestamp", sa.BigInteger(), nullable=False),
         sa.Column("step", sa.BigInteger(), nullable=False),
+        sa.Column("is_nan", sa.Boolean(), nullable=False),
         sa.Column("run_id", sa.String(length=32), nullable=True),
         sa.Column("dataset_name", sa.String(length=500), nullable=True),
         sa.Column("dataset_digest", sa.String(length=64), nullable=True),
@@ -178,6 +179,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_logged_model_metrics")),
+    )
+    op.create_index(
+        "ix_logged_model_metrics_model_id_key", "logged_model_metrics", ["model_id", "key"]
     )
     op.create_table(
         "logged_model_params",
