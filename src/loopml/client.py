@@ -45,3 +45,19 @@ class Client(TrackingClient):
             ArtifactStore(settings.artifact_root),
         )
         self.settings = settings
+
+    def close(self) -> None:
+        """Flush queued metrics and release connections (HTTP pools, database engine)."""
+        self.metric_batcher.flush()
+        for part in (self.store, self.artifacts):
+            closer = getattr(part, "close", None) or getattr(
+                getattr(part, "db", None), "dispose", None
+            )
+            if closer is not None:
+                closer()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -58,6 +58,12 @@ class HttpArtifactStore:
             self._http = httpx.Client(base_url=self.base_url, timeout=120.0)
         return self._http
 
+    def close(self) -> None:
+        """Close pooled connections; the store reopens them if used again."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
     def _url(self, path: str) -> str:
         return f"{PROXY_PATH}/{safe_relpath(path, allow_empty=False)}"
 

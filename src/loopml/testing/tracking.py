@@ -779,14 +779,16 @@ def check_logged_model_create_get_and_finalize(client: TrackingClient) -> None:
 
 @_check
 def check_logged_model_tags_params_and_metrics(client: TrackingClient) -> None:
-    model_id = client.create_logged_model(_experiment(client, "model-data"), "m").model_id
+    experiment_id = _experiment(client, "model-data")
+    run_id = client.create_run(experiment_id).info.run_id  # MLflow logs model metrics via runs
+    model_id = client.create_logged_model(experiment_id, "m").model_id
     client.set_logged_model_tags(model_id, {"a": "1", "b": "2"})
     client.set_logged_model_tags(model_id, {"a": "3"})
     client.delete_logged_model_tag(model_id, "b")
     with _raises(ResourceNotFound, "b"):
         client.delete_logged_model_tag(model_id, "b")
     client.log_logged_model_params(model_id, {"depth": "4"})
-    metric = LoggedModelMetric("acc", 0.9, 5, 1, None, "eval", "d1")
+    metric = LoggedModelMetric("acc", 0.9, 5, 1, run_id, "eval", "d1")
     client.log_logged_model_metrics(model_id, [metric])
     model = client.get_logged_model(model_id)
     assert (model.tags, model.params, model.metrics) == ({"a": "3"}, {"depth": "4"}, [metric])
@@ -796,8 +798,10 @@ def check_logged_model_tags_params_and_metrics(client: TrackingClient) -> None:
 
 @_check
 def check_logged_model_metrics_keep_nan_and_inf(client: TrackingClient) -> None:
-    model_id = client.create_logged_model(_experiment(client, "model-nan"), "m").model_id
-    odd = [LoggedModelMetric("loss", v, 6, 2) for v in (math.inf, -math.inf, math.nan)]
+    experiment_id = _experiment(client, "model-nan")
+    run_id = client.create_run(experiment_id).info.run_id
+    model_id = client.create_logged_model(experiment_id, "m").model_id
+    odd = [LoggedModelMetric("loss", v, 6, 2, run_id) for v in (math.inf, -math.inf, math.nan)]
     client.log_logged_model_metrics(model_id, odd)
     stored = client.get_logged_model(model_id).metrics
     assert [(m.key, m.timestamp, m.step) for m in stored] == [("loss", 6, 2)] * 3
@@ -808,12 +812,13 @@ def check_logged_model_metrics_keep_nan_and_inf(client: TrackingClient) -> None:
 def check_search_logged_models(client: TrackingClient) -> None:
     experiment_id = _experiment(client, "model-search")
     specs = [("a", "tree", 0.7), ("b", "linear", 0.9), ("c", "tree", None)]
+    run_id = client.create_run(experiment_id).info.run_id
     ids = {}
     for name, kind, acc in specs:
         model_id = client.create_logged_model(experiment_id, name, params={"kind": kind}).model_id
         if acc is not None:
             client.log_logged_model_metrics(
-                model_id, [LoggedModelMetric("acc", acc, 1, 0, None, "eval", "d1")]
+                model_id, [LoggedModelMetric("acc", acc, 1, 0, run_id, "eval", "d1")]
             )
         ids[name] = model_id
     client.finalize_logged_model(ids["a"], "LOGGED_MODEL_READY")

@@ -52,6 +52,12 @@ class RestTrackingStore:
             self._http = httpx.Client(base_url=self.base_url, timeout=self.timeout_s)
         return self._http
 
+    def close(self) -> None:
+        """Close pooled connections; the store reopens them if used again."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
     def _call(self, method: str, path: str, body: Any = None, params: Any = None) -> Any:
         headers = {"Content-Type": "application/json"}
         if method == "POST":
