@@ -146,3 +146,12 @@ def test_create_experiment_retry_window_is_five_minutes(
     later = idempotency.now_ms() + idempotency.CREATE_RETRY_WINDOW_MS + 1
     monkeypatch.setattr(idempotency, "now_ms", lambda: later)
     expect_error(post("experiments/create", body), 400, "RESOURCE_ALREADY_EXISTS")
+
+
+def test_with_a_key_a_second_create_of_the_same_experiment_is_a_conflict(
+    post: Call, expect_error: Expect
+) -> None:
+    body = {"name": "keyed"}
+    post("experiments/create", body, **_key("first"))
+    response = post("experiments/create", body, **_key("second"))
+    expect_error(response, 400, "RESOURCE_ALREADY_EXISTS")

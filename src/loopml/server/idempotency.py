@@ -10,12 +10,14 @@ attempt is still running gets 409. Server errors (5xx) are not kept, so a
 retry after one does the work again. Keys are scoped to the calling actor and
 expire after 24 hours, removed lazily.
 
-Deliberate difference from MLflow: ``experiments/create`` for a name that
-already exists answers with the existing ``experiment_id`` (instead of
-``RESOURCE_ALREADY_EXISTS``) when that experiment was created less than five
-minutes ago with the identical name, artifact location and tags. The mlflow
-client retries a create whose response was lost; without this, the retry of a
-create that did succeed fails, and the user's script with it.
+Deliberate difference from MLflow: ``experiments/create`` without an
+``Idempotency-Key``, for a name that already exists, answers with the existing
+``experiment_id`` (instead of ``RESOURCE_ALREADY_EXISTS``) when that experiment
+was created less than five minutes ago with the identical name, artifact
+location and tags. The mlflow client retries a create whose response was lost
+and sends no key; without this, the retry of a create that did succeed fails,
+and the user's script with it. A client that sends keys (loopml's own) has
+exact retries already, so for it a second create is the conflict MLflow reports.
 """
 
 from __future__ import annotations

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from loopml.core.errors import ResourceAlreadyExists, ResourceNotFound
 from loopml.server import mlflow_schemas as s
 from loopml.server.guard import Action, RequestContext, guard
+from loopml.server.idempotency import HEADER as IDEMPOTENCY_HEADER
 from loopml.server.idempotency import IdempotentRoute, recent_duplicate_experiment
 from loopml.server.mlflow_json import experiment_json
 from loopml.server.openapi import body_doc, query_doc
@@ -34,16 +35,19 @@ Manager = Annotated[RequestContext, guard("experiment", Action.MANAGE)]
 @router.post("/experiments/create", openapi_extra=body_doc(s.CREATE_EXPERIMENT))
 def create_experiment(
     ctx: Editor,
+    request: Request,
     body: Annotated[s.CreateExperimentBody, json_body(s.CREATE_EXPERIMENT)],
     client: Tracking,
 ) -> Response:
-    """Create an experiment; a retried create of the same experiment gets the same id."""
+    """Create an experiment; a keyless retry of the same create gets the same id."""
     name = body["name"]
     location = body.get("artifact_location") or None
     tags = {tag["key"]: tag.get("value", "") for tag in body.get("tags", [])}
     try:
         experiment_id = client.create_experiment(name, location, tags)
     except ResourceAlreadyExists:
+        if IDEMPOTENCY_HEADER in request.headers:
+            raise  # the key already makes retries exact; a second create is a conflict
         experiment_id = recent_duplicate_experiment(client, name, location, tags) or ""
         if not experiment_id:
             raise
