@@ -7,10 +7,13 @@ upsert, so concurrent writers never lose a point or regress the latest value.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from loopml.core.clock import now_ms
@@ -53,6 +56,45 @@ def _insert_metrics_sql(conn: Connection) -> str:
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     marks = ", ".join([mark] * 6)
     return f"INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES ({marks})"
+
+
+@functools.cache
+def _latest_upsert(dialect: str) -> Any:
+    """Advance ``latest_metrics`` only when the new point is newer (built once per dialect)."""
+    lm = t.latest_metrics
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(lm)
+    new = stmt.excluded
+    is_newer = or_(
+        new.step > lm.c.step,
+        and_(new.step == lm.c.step, new.timestamp > lm.c.timestamp),
+        and_(
+            new.step == lm.c.step,
+            new.timestamp == lm.c.timestamp,
+            or_(
+                and_(lm.c.is_nan, ~new.is_nan),
+                and_(new.is_nan == lm.c.is_nan, new.value > lm.c.value),
+            ),
+        ),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["run_uuid", "key"],
+        set_={
+            "step": new.step,
+            "timestamp": new.timestamp,
+            "value": new.value,
+            "is_nan": new.is_nan,
+        },
+        where=is_newer,
+    )
+
+
+def _history_sql(conn: Connection) -> str:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return (
+        "SELECT value, timestamp, step, is_nan FROM metrics "
+        f"WHERE run_uuid = {mark} AND key = {mark} ORDER BY step, timestamp, id "
+        f"LIMIT {mark} OFFSET {mark}"
+    )
 
 
 class SqlTrackingStore(SqlLoggedModels):
@@ -345,32 +387,8 @@ class SqlTrackingStore(SqlLoggedModels):
     def _advance_latest(
         self, conn: Connection, run_id: str, newest: dict[str, tuple[int, int, bool, float]]
     ) -> None:
-        lm = t.latest_metrics
-        stmt = insert_on_conflict(conn, lm)
-        new = stmt.excluded
-        is_newer = or_(
-            new.step > lm.c.step,
-            and_(new.step == lm.c.step, new.timestamp > lm.c.timestamp),
-            and_(
-                new.step == lm.c.step,
-                new.timestamp == lm.c.timestamp,
-                or_(
-                    and_(lm.c.is_nan, ~new.is_nan),
-                    and_(new.is_nan == lm.c.is_nan, new.value > lm.c.value),
-                ),
-            ),
-        )
         conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["run_uuid", "key"],
-                set_={
-                    "step": new.step,
-                    "timestamp": new.timestamp,
-                    "value": new.value,
-                    "is_nan": new.is_nan,
-                },
-                where=is_newer,
-            ),
+            _latest_upsert(conn.dialect.name),
             [
                 {
                     "run_uuid": run_id,
@@ -396,20 +414,18 @@ class SqlTrackingStore(SqlLoggedModels):
         self, run_id: str, key: str, max_results: int | None, page_token: str | None
     ) -> Page[Metric]:
         offset = decode_page_token(page_token)
-        m = t.metrics
-        query = (
-            select(m.c.value, m.c.timestamp, m.c.step, m.c.is_nan)
-            .where(m.c.run_uuid == run_id, m.c.key == key)
-            .order_by(m.c.step, m.c.timestamp, m.c.id)
-            .offset(offset)
-        )
-        if max_results is not None:
-            query = query.limit(max_results + 1)
+        limit = 2**63 - 1 if max_results is None else max_results + 1
+        args = (run_id, key, limit, offset)
         with self.db.read() as conn:
-            found = conn.execute(query).all()
+            # Plain DB-API rows: histories run to 100,000s of points.
+            found = conn.exec_driver_sql(_history_sql(conn), args).all()
         more = max_results is not None and len(found) > max_results
         points = found[:max_results] if max_results is not None else found
-        items = [Metric(key, rows.metric_value(v, nan), ts, step) for v, ts, step, nan in points]
+        nan = math.nan
+        items = [
+            Metric(key, nan if is_nan else value, stamp, step)
+            for value, stamp, step, is_nan in points
+        ]
         token = encode_page_token(offset + len(items)) if more else None
         return Page(items, token)
 
