@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from loopml.core.clock import now_ms
@@ -21,7 +20,7 @@ from loopml.core.errors import InvalidParameter, ResourceAlreadyExists, Resource
 from loopml.core.ids import new_id
 from loopml.store import tables as t
 from loopml.store.database import Database
-from loopml.store.upsert import insert_on_conflict
+from loopml.store.upsert import dialect_insert, insert_on_conflict, placeholder
 from loopml.tracking import _sql_rows as rows
 from loopml.tracking._sql_models import SqlLoggedModels
 from loopml.tracking._sql_search import (
@@ -53,8 +52,7 @@ from loopml.tracking.search import (
 
 
 def _insert_metrics_sql(conn: Connection) -> str:
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    marks = ", ".join([mark] * 6)
+    marks = ", ".join([placeholder(conn)] * 6)
     return f"INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES ({marks})"
 
 
@@ -62,7 +60,7 @@ def _insert_metrics_sql(conn: Connection) -> str:
 def _latest_upsert(dialect: str) -> Any:
     """Advance ``latest_metrics`` only when the new point is newer (built once per dialect)."""
     lm = t.latest_metrics
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(lm)
+    stmt = dialect_insert(dialect, lm)
     new = stmt.excluded
     is_newer = or_(
         new.step > lm.c.step,
@@ -89,7 +87,7 @@ def _latest_upsert(dialect: str) -> Any:
 
 
 def _history_sql(conn: Connection) -> str:
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = placeholder(conn)
     return (
         "SELECT value, timestamp, step, is_nan FROM metrics "
         f"WHERE run_uuid = {mark} AND key = {mark} ORDER BY step, timestamp, id "
