@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from loopml.auth import AuditLog
 from loopml.core.config import Settings
 from loopml.server.app import create_app
-from loopml.server.guard import MemoryAuditSink
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -32,15 +32,18 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def audit() -> MemoryAuditSink:
-    return MemoryAuditSink()
+def app(settings: Settings) -> Iterator[FastAPI]:
+    application = create_app(settings)
+    yield application
+    application.state.tracking.store.db.dispose()
 
 
 @pytest.fixture
-def app(settings: Settings, audit: MemoryAuditSink) -> Iterator[FastAPI]:
-    application = create_app(settings, audit_sink=audit)
-    yield application
-    application.state.tracking.store.db.dispose()
+def audit(app: FastAPI) -> AuditLog:
+    """The app's audit chain, newest event first from ``audit.list()``."""
+    log = app.state.access.service.audit
+    assert isinstance(log, AuditLog)
+    return log
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from loopml.server import idempotency
-from loopml.server.guard import Actor
 from loopml.store import tables as t
 
 Call = Callable[..., Any]
@@ -91,7 +90,8 @@ def test_a_retry_during_the_first_attempt_is_409(
 ) -> None:
     raw = b'{"experiment_id": "' + make_experiment().encode() + b'"}'
     digest = idempotency.request_hash("POST", "/api/2.0/mlflow/runs/create", "", raw)
-    assert app.state.idempotency.begin("anonymous/busy", digest) is None  # still running
+    busy = f"{idempotency.credential_scope('')}/busy"
+    assert app.state.idempotency.begin(busy, digest) is None  # still running
     headers = {"Idempotency-Key": "busy", "content-type": "application/json"}
     response = client.post("/api/2.0/mlflow/runs/create", content=raw, headers=headers)
     assert "still being processed" in expect_error(response, 409, "RESOURCE_CONFLICT")
@@ -114,13 +114,11 @@ def test_keys_expire_after_a_day(app: FastAPI, post: Call, make_experiment: Call
         assert conn.execute(select(func.count()).select_from(t.idempotency_keys)).scalar() == 0
 
 
-def test_keys_belong_to_their_actor(
-    post: Call, make_experiment: Call, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_keys_belong_to_their_credentials(post: Call, make_experiment: Call) -> None:
     experiment_id = make_experiment()
     post("runs/create", {"experiment_id": experiment_id}, **_key("shared"))
-    monkeypatch.setattr(idempotency, "authenticate", lambda request: Actor("someone-else", True))
-    other = post("runs/create", {"experiment_id": experiment_id}, **_key("shared"))
+    other_caller = {"Idempotency-Key": "shared", "Authorization": "Bearer someone-else"}
+    other = post("runs/create", {"experiment_id": experiment_id}, headers=other_caller)
     assert "idempotent-replayed" not in other.headers
     assert _runs_in(post, experiment_id) == 2
 

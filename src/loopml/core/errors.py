@@ -70,6 +70,13 @@ class PermissionDenied(LoopmlError):
     http_status = 403
 
 
+class TooManyRequests(LoopmlError):
+    """A caller over a rate limit (failed sign-ins); the message says when to retry."""
+
+    error_code = "REQUEST_LIMIT_EXCEEDED"
+    http_status = 429
+
+
 class NotSupported(LoopmlError):
     """A backend does not implement an operation; the message names both."""
 
@@ -92,6 +99,7 @@ _BY_CODE: dict[str, type[LoopmlError]] = {
         InvalidState,
         Unauthenticated,
         PermissionDenied,
+        TooManyRequests,
         NotSupported,
     )
 }

@@ -24,8 +24,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from loopml import __version__
 from loopml.core.config import Settings
-from loopml.core.errors import LoopmlError
-from loopml.server.guard import AuditSink, NullAuditSink, request_id
+from loopml.core.errors import LoopmlError, Unauthenticated
+from loopml.server.access import build_access
+from loopml.server.guard import request_id
 from loopml.server.idempotency import IdempotencyStore
 from loopml.server.middleware import (
     BodyLimitMiddleware,
@@ -47,10 +48,11 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: Settings | None = None, *, audit_sink: AuditSink | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the server for ``settings`` (default: from the environment).
 
     Opens (and migrates) the metadata database and the artifact store once.
+    With ``settings.auth`` every non-public route needs credentials.
     """
     settings = settings or Settings.from_env()
     tracking = open_tracking(settings)
@@ -64,8 +66,11 @@ def create_app(settings: Settings | None = None, *, audit_sink: AuditSink | None
     )
     app.state.settings = settings
     app.state.tracking = tracking
-    app.state.audit_sink = audit_sink or NullAuditSink()
-    app.state.idempotency = IdempotencyStore(_database(tracking, settings))
+    database = _database(tracking, settings)
+    app.state.access = build_access(settings, database)
+    if settings.auth and not app.state.access.service.has_admin():
+        logger.warning(NO_ADMIN_WARNING)
+    app.state.idempotency = IdempotencyStore(database)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_JSON_BODY_BYTES, exempt=is_upload)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestIdMiddleware)
@@ -74,6 +79,12 @@ def create_app(settings: Settings | None = None, *, audit_sink: AuditSink | None
     include_mlflow_api(app)
     install_openapi(app)
     return app
+
+
+NO_ADMIN_WARNING = (
+    "auth is on but no admin account exists, so every request will be refused; "
+    "create one on this machine with: loopml users create NAME --role admin"
+)
 
 
 def create_app_from_env() -> FastAPI:
@@ -106,7 +117,10 @@ async def _loopml_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, LoopmlError)
     if error.http_status >= 500 and error.error_code == "INTERNAL_ERROR":
         logger.error("request %s failed: %s", request_id(request), error.message)
-    return json_response(error.to_dict(), error.http_status)
+    response = json_response(error.to_dict(), error.http_status)
+    if isinstance(error, Unauthenticated):
+        response.headers["WWW-Authenticate"] = 'Basic realm="loopml", charset="UTF-8"'
+    return response
 
 
 async def _validation_error(request: Request, error: Exception) -> Response:

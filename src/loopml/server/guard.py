@@ -7,28 +7,46 @@ Every route outside :data:`PUBLIC_PATHS` declares its policy as a dependency::
         ...
         ctx.record("run.update", run_id, status=status)   # state changes only
 
-Today :func:`authenticate` answers with the anonymous actor, :func:`authorize`
-allows everything and the audit sink drops events. Authentication, permission
-checks and the audit log are filled in here, behind these three functions; the
-handlers already call them at the right moments. :func:`route_policies` lists
-every route with its policy, so a test proves no route was left unguarded.
+The guard authenticates the request (a bearer token, or HTTP basic auth with
+a password or a token as the password) into an :class:`~loopml.auth.Actor`,
+refuses what the actor's role or token scope can never do, and hands the
+handler a :class:`RequestContext` whose ``authorize`` checks the one resource
+the request targets (a run is checked through its experiment) and whose
+``record`` appends to the audit chain. With auth off (a loopback server) every
+request acts as ``anonymous`` with full rights, and changes are still audited.
+:func:`route_policies` lists every route with its policy, so a test proves no
+route was left unguarded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+import base64
+import binascii
+import dataclasses
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 import fastapi.routing
 from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 
-from loopml.core.clock import now_ms
+from loopml.auth import ANONYMOUS, EVERYTHING, Actor, AuthService, Permission, ReadScope
+from loopml.auth.access import ceiling, is_admin
+from loopml.auth.tokens import looks_like_token
+from loopml.core.errors import PermissionDenied, Unauthenticated
 from loopml.core.ids import new_id
 
-RESOURCE_KINDS = frozenset({"experiment", "run", "artifact", "logged_model"})
+logger = logging.getLogger("loopml.server")
+
+# Resources whose permission is checked per object (through a resolver to the
+# resource that carries the grant), and resources whose rules the auth service
+# applies itself (accounts, tokens, grants, the audit log).
+OBJECT_KINDS = frozenset({"experiment", "run", "artifact", "logged_model"})
+SERVICE_KINDS = frozenset({"account", "token", "permission", "audit"})
+RESOURCE_KINDS = OBJECT_KINDS | SERVICE_KINDS
 
 # Reachable without credentials: liveness, version, the landing page, the API
 # docs, and server-info (MLflow clients read it before they authenticate).
@@ -53,6 +71,10 @@ class Action(StrEnum):
     EDIT = "edit"
     MANAGE = "manage"
 
+    @property
+    def permission(self) -> Permission:
+        return Permission(self.value)
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -60,86 +82,101 @@ class Policy:
     action: Action
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who is calling: a user or a service token, or nobody in particular."""
-
-    actor_id: str
-    authenticated: bool
+# Maps a resource id of some kind to the (kind, id) that carries its grants,
+# e.g. a run id to ("experiment", "3"); None when the resource does not exist.
+Resolver = Callable[[str], tuple[str, str] | None]
 
 
-ANONYMOUS = Actor("anonymous", authenticated=False)
+@dataclass
+class AccessControl:
+    """What the guard needs, built once per app: the auth service, the switch, the resolvers."""
 
+    service: AuthService
+    enabled: bool
+    resolvers: dict[str, Resolver] = dataclasses.field(default_factory=dict)
 
-@dataclass(frozen=True)
-class AuditEvent:
-    request_id: str
-    actor_id: str
-    action: str
-    resource: str
-    resource_id: str
-    at_ms: int
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-class AuditSink(Protocol):
-    def record(self, event: AuditEvent) -> None: ...
-
-
-class NullAuditSink:
-    """Drops events: the default until the audit log exists."""
-
-    def record(self, event: AuditEvent) -> None:
-        return None
-
-
-class MemoryAuditSink:
-    """Keeps events in a list: for tests, and for embedding the server in a process."""
-
-    def __init__(self) -> None:
-        self.events: list[AuditEvent] = []
-
-    def record(self, event: AuditEvent) -> None:
-        self.events.append(event)
-
-
-def authenticate(request: Request) -> Actor:
-    """The actor behind a request. Raises ``Unauthenticated`` once credentials exist."""
-    return ANONYMOUS
-
-
-def authorize(actor: Actor, policy: Policy, resource_id: str | None) -> None:
-    """Allow or refuse. Raises ``PermissionDenied`` once permissions exist.
-
-    Called once per request with ``resource_id=None`` (may the actor do this kind
-    of thing at all?) and again by the handler with the id the request targets.
-    """
-    return None
+    def resolve(self, kind: str, resource_id: str) -> tuple[str, str] | None:
+        resolver = self.resolvers.get(kind)
+        return resolver(resource_id) if resolver is not None else (kind, resource_id)
 
 
 @dataclass(frozen=True)
 class RequestContext:
-    """What a handler knows about its caller; passed to the audit sink with each change."""
+    """What a handler knows about its caller; every check and audit event goes through it."""
 
     request_id: str
     actor: Actor
     policy: Policy
-    audit: AuditSink
+    access: AccessControl
 
-    def authorize(self, resource_id: str) -> None:
-        authorize(self.actor, self.policy, resource_id)
+    @property
+    def service(self) -> AuthService:
+        return self.access.service
 
-    def record(self, action: str, resource_id: str, **details: Any) -> None:
-        self.audit.record(
-            AuditEvent(
-                request_id=self.request_id,
-                actor_id=self.actor.actor_id,
-                action=action,
-                resource=self.policy.resource,
-                resource_id=resource_id,
-                at_ms=now_ms(),
-                details=details,
-            )
+    def authorize(self, resource_id: str, action: Action | None = None) -> None:
+        """Refuse (403) unless the actor may do the route's action to ``resource_id``.
+
+        A resource that does not exist passes: the handler answers 404 for it.
+        """
+        if not self.access.enabled or is_admin(self.actor):
+            return
+        target = self.access.resolve(self.policy.resource, str(resource_id))
+        if target is None:
+            return
+        needed = (action or self.policy.action).permission
+        try:
+            self.service.require(self.actor, target[0], target[1], needed)
+        except PermissionDenied:
+            self._record_denial(f"{self.policy.resource} {resource_id}")
+            raise
+
+    def authorize_admin(self, what: str) -> None:
+        """Refuse (403) unless the caller is an admin (or auth is off)."""
+        if self.access.enabled and not is_admin(self.actor):
+            self._record_denial(what)
+            raise PermissionDenied(f"only admins may {what}; {self.actor.name!r} is not one")
+
+    def readable(self) -> ReadScope:
+        """The scope a search by this caller runs in (filtered in SQL)."""
+        return self.service.readable(self.actor) if self.access.enabled else EVERYTHING
+
+    def record(
+        self,
+        action: str,
+        resource_id: str,
+        *,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        **details: Any,
+    ) -> None:
+        """Append a change to the audit chain; ``details`` join ``after``."""
+        if details:
+            after = {**(after or {}), **details}
+        self.service.record(
+            self.actor,
+            action,
+            self.policy.resource,
+            str(resource_id),
+            before=before,
+            after=after,
+            request_id=self.request_id,
+        )
+
+    def grant_owner(self, kind: str, resource_id: str) -> None:
+        """Give the caller MANAGE on what it just created."""
+        if self.access.enabled:
+            self.service.grant_owner(self.actor, kind, resource_id)
+
+    def _record_denial(self, target: str) -> None:
+        if self.policy.action is Action.READ:
+            return
+        self.service.record(
+            self.actor,
+            "access.denied",
+            self.policy.resource,
+            target,
+            after={"action": self.policy.action.value},
+            request_id=self.request_id,
         )
 
 
@@ -147,6 +184,51 @@ def request_id(request: Request) -> str:
     """The id the request-id middleware assigned (a fresh one outside it)."""
     found = getattr(request.state, "request_id", None)
     return found if isinstance(found, str) else new_id()
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else ""
+
+
+def authenticate(request: Request, access: AccessControl) -> Actor:
+    """The actor behind a request: ``anonymous`` with auth off, else from its credentials."""
+    address = client_address(request)
+    if not access.enabled:
+        return dataclasses.replace(ANONYMOUS, client_addr=address)
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    scheme, credentials = scheme.lower(), credentials.strip()
+    if not header:
+        raise Unauthenticated(
+            "authentication required: send 'Authorization: Bearer <token>' "
+            "(MLFLOW_TRACKING_TOKEN) or HTTP basic auth (MLFLOW_TRACKING_USERNAME/PASSWORD)"
+        )
+    if scheme == "bearer" and credentials:
+        return access.service.authenticate_token(credentials, address)
+    if scheme == "basic" and credentials:
+        name, password = _basic_credentials(credentials)
+        if looks_like_token(password):
+            actor = access.service.authenticate_token(password, address)
+            if name and name != actor.name:
+                raise Unauthenticated(f"this token belongs to {actor.name!r}, not {name!r}")
+            return actor
+        return access.service.authenticate_password(name, password, address, request_id(request))
+    raise Unauthenticated(
+        f"unsupported Authorization scheme {scheme!r}: use 'Bearer <token>' or 'Basic'"
+    )
+
+
+def _basic_credentials(encoded: str) -> tuple[str, str]:
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated(
+            "malformed basic auth credentials: expected base64 of name:password"
+        ) from None
+    name, sep, password = decoded.partition(":")
+    if not sep:
+        raise Unauthenticated("malformed basic auth credentials: expected name:password")
+    return name, password
 
 
 class Guard:
@@ -158,11 +240,21 @@ class Guard:
     def __repr__(self) -> str:
         return f"Guard({self.policy.resource!r}, {self.policy.action.value!r})"
 
-    async def __call__(self, request: Request) -> RequestContext:
-        actor = authenticate(request)
-        authorize(actor, self.policy, None)
-        sink = getattr(request.app.state, "audit_sink", None) or NullAuditSink()
-        return RequestContext(request_id(request), actor, self.policy, sink)
+    def __call__(self, request: Request) -> RequestContext:
+        access = request.app.state.access
+        assert isinstance(access, AccessControl)
+        actor = authenticate(request, access)
+        ctx = RequestContext(request_id(request), actor, self.policy, access)
+        needed = self.policy.action.permission
+        in_reach = self.policy.resource in SERVICE_KINDS or ceiling(actor).covers(needed)
+        if access.enabled and not in_reach:
+            ctx._record_denial(self.policy.resource)
+            how = f"a {actor.scope.value!r} token" if actor.scope is not None else "its role"
+            raise PermissionDenied(
+                f"{actor.name!r} ({actor.role.value}) may not {self.policy.action.value} "
+                f"{self.policy.resource}s: {how} does not allow it"
+            )
+        return ctx
 
 
 def guard(resource: str, action: Action) -> Any:

@@ -36,7 +36,6 @@ from starlette.concurrency import run_in_threadpool
 
 from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidParameter, LoopmlError
-from loopml.server.guard import authenticate
 from loopml.server.wire import JSON_MEDIA_TYPE, json_response
 from loopml.store import tables as t
 from loopml.store.database import Database
@@ -154,7 +153,15 @@ def _scoped_key(request: Request, key: str) -> str:
         raise InvalidParameter(
             f"the Idempotency-Key header must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
         )
-    return f"{authenticate(request).actor_id}/{key}"
+    return f"{credential_scope(request.headers.get('authorization', ''))}/{key}"
+
+
+def credential_scope(authorization: str) -> str:
+    """Keys are scoped by credential, so one caller's keys never answer another's requests.
+
+    A retry carries the same credentials; the guard authenticates them as usual.
+    """
+    return hashlib.sha256(authorization.encode()).hexdigest()[:16]
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]

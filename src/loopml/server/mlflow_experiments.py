@@ -42,6 +42,8 @@ def create_experiment(
     """Create an experiment; a keyless retry of the same create gets the same id."""
     name = body["name"]
     location = body.get("artifact_location") or None
+    if location is not None:
+        ctx.authorize_admin("choose an experiment's artifact location")
     tags = {tag["key"]: tag.get("value", "") for tag in body.get("tags", [])}
     try:
         experiment_id = client.create_experiment(name, location, tags)
@@ -52,6 +54,7 @@ def create_experiment(
         if not experiment_id:
             raise
     else:
+        ctx.grant_owner("experiment", experiment_id)
         ctx.record("experiment.create", experiment_id, name=name)
     return json_response({"experiment_id": experiment_id})
 
@@ -81,8 +84,9 @@ def get_experiment_by_name(
     return json_response({"experiment": experiment_json(experiment)})
 
 
-def _search(client: Tracking, request: s.SearchExperimentsBody) -> Response:
+def _search(ctx: RequestContext, client: Tracking, request: s.SearchExperimentsBody) -> Response:
     page = client.search_experiments(
+        readable=ctx.readable(),
         view_type=ViewType(request.get("view_type", ViewType.ACTIVE_ONLY)),
         max_results=request.get("max_results", DEFAULT_MAX_RESULTS),
         filter_string=request.get("filter") or None,
@@ -101,7 +105,7 @@ def search_experiments(
     body: Annotated[s.SearchExperimentsBody, json_body(s.SEARCH_EXPERIMENTS)],
     client: Tracking,
 ) -> Response:
-    return _search(client, body)
+    return _search(ctx, client, body)
 
 
 @router.get("/experiments/search", openapi_extra=query_doc(s.SEARCH_EXPERIMENTS))
@@ -110,7 +114,7 @@ def search_experiments_get(
     query: Annotated[s.SearchExperimentsBody, query_params(s.SEARCH_EXPERIMENTS)],
     client: Tracking,
 ) -> Response:
-    return _search(client, query)
+    return _search(ctx, client, query)
 
 
 @router.post("/experiments/update", openapi_extra=body_doc(s.UPDATE_EXPERIMENT))
@@ -121,8 +125,14 @@ def update_experiment(
 ) -> Response:
     experiment_id = body["experiment_id"]
     ctx.authorize(experiment_id)
+    before = client.get_experiment(experiment_id).name
     client.rename_experiment(experiment_id, body["new_name"])
-    ctx.record("experiment.rename", experiment_id, new_name=body["new_name"])
+    ctx.record(
+        "experiment.rename",
+        experiment_id,
+        before={"name": before},
+        after={"name": body["new_name"]},
+    )
     return empty_response()
 
 

@@ -89,7 +89,9 @@ def update_run(
         end_time=body.get("end_time"),
         run_name=body.get("run_name") or None,
     )
-    changes = {k: v for k, v in body.items() if k in ("status", "end_time", "run_name")}
+    changes: dict[str, Any] = {
+        k: v for k, v in body.items() if k in ("status", "end_time", "run_name")
+    }
     ctx.record("run.update", run_id, **changes)
     return json_response({"run_info": run_info_json(info)})
 

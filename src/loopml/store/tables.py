@@ -263,3 +263,96 @@ idempotency_keys = Table(
     Column("body", LargeBinary, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
 )
+
+# --- access control and audit -------------------------------------------------
+
+# Users (people, with a password) and service accounts (pipelines, CI, serving;
+# tokens only). ``role`` is viewer, editor or admin.
+principals = Table(
+    "principals",
+    metadata,
+    Column("principal_id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text),
+    Column("description", Text, nullable=False, default=""),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# API tokens: only a SHA-256 of the secret is kept; the secret is shown once.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column(
+        "principal_id",
+        String(32),
+        ForeignKey("principals.principal_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(256), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("expires_ms", BigInteger),
+    Column("revoked_ms", BigInteger),
+    Column("last_used_ms", BigInteger),
+    Index("ix_api_tokens_principal_id", "principal_id"),
+)
+
+# Per-resource grants: (who, which resource) -> read | edit | manage.
+resource_permissions = Table(
+    "resource_permissions",
+    metadata,
+    Column(
+        "principal_id",
+        String(32),
+        ForeignKey("principals.principal_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("resource_kind", String(32), primary_key=True),
+    Column("resource_id", String(256), primary_key=True),
+    Column("permission", String(16), nullable=False),
+    Column("granted_ms", BigInteger, nullable=False),
+    Column("granted_by", String(256), nullable=False),
+    Index("ix_resource_permissions_resource", "resource_kind", "resource_id"),
+)
+
+# The audit trail: append-only, each row carrying the hash of the one before.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=False),
+    Column("event_id", String(32), nullable=False, unique=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("actor_id", String(32), nullable=False),
+    Column("actor_name", String(256), nullable=False),
+    Column("token_id", String(32)),
+    Column("action", String(64), nullable=False),
+    Column("resource_kind", String(32), nullable=False),
+    Column("resource_id", String(256), nullable=False),
+    Column("before", Text),
+    Column("after", Text),
+    Column("request_id", String(64), nullable=False),
+    Column("client_addr", String(64), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_at_ms", "at_ms"),
+    Index("ix_audit_events_resource", "resource_kind", "resource_id"),
+    Index("ix_audit_events_action_resource_at", "action", "resource_id", "at_ms"),
+)
+
+# The chain's newest (seq, hash), updated with every append: it is the row
+# appenders lock, and it makes deleting the newest events detectable.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

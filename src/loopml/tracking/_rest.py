@@ -16,6 +16,7 @@ import httpx
 import orjson
 
 from loopml.artifacts.http import raise_for_error
+from loopml.auth.access import EVERYTHING, ReadScope
 from loopml.core.errors import LoopmlError, NotSupported, ResourceNotFound
 from loopml.tracking import _wire as wire
 from loopml.tracking.entities import (
@@ -106,6 +107,7 @@ class RestTrackingStore:
         filter_string: str | None,
         order_by: Sequence[str],
         page_token: str | None,
+        readable: ReadScope = EVERYTHING,
     ) -> Page[Experiment]:
         body = {
             "view_type": view_type.value,

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from loopml.auth.access import EVERYTHING, ReadScope
 from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
 from loopml.core.ids import new_id
@@ -162,6 +163,7 @@ class SqlTrackingStore(SqlLoggedModels):
         filter_string: str | None,
         order_by: Sequence[str],
         page_token: str | None,
+        readable: ReadScope = EVERYTHING,
     ) -> Page[Experiment]:
         offset = decode_page_token(page_token)
         query = (
@@ -172,6 +174,9 @@ class SqlTrackingStore(SqlLoggedModels):
             .offset(offset)
             .limit(max_results + 1)
         )
+        visible = readable.where("experiment", t.experiments.c.experiment_id)
+        if visible is not None:
+            query = query.where(visible)
         with self.db.read() as conn:
             found = conn.execute(query).all()
             page = found[:max_results]

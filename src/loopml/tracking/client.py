@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loopml.artifacts import FileInfo
+from loopml.auth.access import EVERYTHING, ReadScope
 from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidParameter, NotSupported, ResourceNotFound
 from loopml.core.paths import safe_relpath
@@ -105,10 +106,15 @@ class TrackingClient:
         filter_string: str | None = None,
         order_by: Sequence[str] = (),
         page_token: str | None = None,
+        readable: ReadScope = EVERYTHING,
     ) -> Page[Experiment]:
+        """Experiments matching ``filter_string``, limited to what ``readable`` lets a caller see.
+
+        Over REST the server applies the scope of the client's own credentials.
+        """
         check.check_max_results(max_results, check.MAX_RESULTS_EXPERIMENTS)
         return self.store.search_experiments(
-            view_type, max_results, filter_string, order_by, page_token
+            view_type, max_results, filter_string, order_by, page_token, readable
         )
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:

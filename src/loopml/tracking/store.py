@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from loopml.auth.access import EVERYTHING, ReadScope
 from loopml.tracking.entities import (
     DatasetInput,
     Experiment,
@@ -41,6 +42,7 @@ class TrackingStore(Protocol):
         filter_string: str | None,
         order_by: Sequence[str],
         page_token: str | None,
+        readable: ReadScope = EVERYTHING,
     ) -> Page[Experiment]: ...
     def rename_experiment(self, experiment_id: str, new_name: str) -> None: ...
     def set_experiment_lifecycle(self, experiment_id: str, stage: str) -> None: ...

@@ -1,0 +1,55 @@
+"""The app's :class:`~loopml.server.guard.AccessControl`: the auth service and resolvers.
+
+Grants live on experiments; a run, a logged model or an artifact is checked
+through the experiment it belongs to, found with one indexed query. An
+artifact path's first segment is its experiment (``mlflow-artifacts:/<id>/...``
+is the only location this server proxies); anything else is admins' only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from loopml.auth import AuthService, Permission
+from loopml.core.config import Settings
+from loopml.core.errors import PermissionDenied
+from loopml.server.guard import AccessControl, Resolver
+from loopml.store.database import Database
+from loopml.store.tables import logged_models, runs
+
+
+def build_access(settings: Settings, db: Database) -> AccessControl:
+    service = AuthService(db, Permission(settings.auth_default_permission))
+    return AccessControl(service, settings.auth, resolvers=tracking_resolvers(db))
+
+
+def tracking_resolvers(db: Database) -> dict[str, Resolver]:
+    def experiment(experiment_id: str) -> tuple[str, str] | None:
+        return ("experiment", experiment_id)
+
+    def run(run_id: str) -> tuple[str, str] | None:
+        query = select(runs.c.experiment_id).where(runs.c.run_uuid == run_id)
+        with db.read() as conn:
+            found = conn.execute(query).scalar_one_or_none()
+        return ("experiment", str(found)) if found is not None else None
+
+    def logged_model(model_id: str) -> tuple[str, str] | None:
+        query = select(logged_models.c.experiment_id).where(logged_models.c.model_id == model_id)
+        with db.read() as conn:
+            found = conn.execute(query).scalar_one_or_none()
+        return ("experiment", str(found)) if found is not None else None
+
+    def artifact(path: str) -> tuple[str, str] | None:
+        first = path.split("/", 1)[0]
+        if not first.isdigit():
+            raise PermissionDenied(
+                f"artifact path {path!r} is not inside an experiment; only admins may use it"
+            )
+        return ("experiment", first)
+
+    return {
+        "experiment": experiment,
+        "run": run,
+        "logged_model": logged_model,
+        "artifact": artifact,
+    }
