@@ -9,9 +9,13 @@ process, no server needed; an ``http(s)://`` URI talks to ``loopml server``
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from loopml.core.config import Settings
 from loopml.tracking.client import TrackingClient
+
+if TYPE_CHECKING:
+    from loopml.auth.client import AuthApi
 
 TRACKING_URI_ENV = "LOOPML_TRACKING_URI"
 
@@ -33,6 +37,7 @@ class Client(TrackingClient):
             from loopml.tracking._rest import RestTrackingStore
 
             super().__init__(RestTrackingStore(resolved), HttpArtifactStore(resolved))
+            self._auth: AuthApi | None = None
             return
         home = resolved.removeprefix("file://") if resolved else None
         settings = Settings.from_env(home)
@@ -45,11 +50,32 @@ class Client(TrackingClient):
             ArtifactStore(settings.artifact_root),
         )
         self.settings = settings
+        self._auth = None
+
+    @property
+    def auth(self) -> AuthApi:
+        """Accounts, tokens, grants and the audit log: in process, or the server's."""
+        if self._auth is None:
+            self._auth = self._open_auth()
+        return self._auth
+
+    def _open_auth(self) -> AuthApi:
+        if self.uri and self.uri.startswith(("http://", "https://")):
+            from loopml.auth._rest import RestAuth
+
+            return RestAuth(self.uri)
+        from loopml.auth import AuthService, local_actor
+        from loopml.auth.client import LocalAuth
+
+        db = getattr(self.store, "db", None)
+        assert db is not None
+        db.initialize()
+        return LocalAuth(AuthService(db), local_actor())
 
     def close(self) -> None:
         """Flush queued metrics and release connections (HTTP pools, database engine)."""
         self.metric_batcher.flush()
-        for part in (self.store, self.artifacts):
+        for part in (self._auth, self.store, self.artifacts):
             closer = getattr(part, "close", None) or getattr(
                 getattr(part, "db", None), "dispose", None
             )

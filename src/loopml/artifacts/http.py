@@ -15,6 +15,7 @@ import httpx
 
 from loopml.artifacts.entities import ArtifactEntry, FileInfo
 from loopml.artifacts.store import Payload
+from loopml.core.credentials import http_auth
 from loopml.core.errors import InvalidParameter, LoopmlError, ResourceNotFound, error_from_code
 from loopml.core.paths import safe_relpath
 
@@ -55,7 +56,7 @@ class HttpArtifactStore:
     @property
     def http(self) -> httpx.Client:
         if self._http is None:
-            self._http = httpx.Client(base_url=self.base_url, timeout=120.0)
+            self._http = httpx.Client(base_url=self.base_url, timeout=120.0, auth=http_auth())
         return self._http
 
     def close(self) -> None:

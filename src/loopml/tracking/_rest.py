@@ -17,6 +17,7 @@ import orjson
 
 from loopml.artifacts.http import raise_for_error
 from loopml.auth.access import EVERYTHING, ReadScope
+from loopml.core.credentials import http_auth
 from loopml.core.errors import LoopmlError, NotSupported, ResourceNotFound
 from loopml.tracking import _wire as wire
 from loopml.tracking.entities import (
@@ -50,7 +51,9 @@ class RestTrackingStore:
     @property
     def http(self) -> httpx.Client:
         if self._http is None:
-            self._http = httpx.Client(base_url=self.base_url, timeout=self.timeout_s)
+            self._http = httpx.Client(
+                base_url=self.base_url, timeout=self.timeout_s, auth=http_auth()
+            )
         return self._http
 
     def close(self) -> None:
