@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
 from loopml.auth.entities import Actor, AuditEvent, AuditVerification
 from loopml.core.clock import now_ms
@@ -27,6 +27,17 @@ from loopml.store.tables import audit_events, audit_head
 
 GENESIS_HASH = "0" * 64
 MAX_LIST = 10_000
+
+# Built once: an append is on every write request's path.
+_LOCK_HEAD = (
+    select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update()
+)
+_INSERT_EVENT = insert(audit_events)
+_MOVE_HEAD = (
+    update(audit_head)
+    .where(audit_head.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 
 
 def _json(value: Mapping[str, Any] | None) -> str | None:
@@ -108,11 +119,7 @@ class AuditLog:
         after: Mapping[str, Any] | None,
         request_id: str,
     ) -> AuditEvent:
-        head = conn.execute(
-            select(audit_head.c.seq, audit_head.c.hash)
-            .where(audit_head.c.id == 1)
-            .with_for_update()
-        ).one()
+        head = conn.execute(_LOCK_HEAD).one()
         fields: dict[str, Any] = {
             "seq": head.seq + 1,
             "event_id": new_id(),
@@ -130,12 +137,8 @@ class AuditLog:
             "prev_hash": head.hash,
         }
         fields["hash"] = event_hash(fields)
-        conn.execute(insert(audit_events).values(**fields))
-        conn.execute(
-            update(audit_head)
-            .where(audit_head.c.id == 1)
-            .values(seq=fields["seq"], hash=fields["hash"])
-        )
+        conn.execute(_INSERT_EVENT, fields)
+        conn.execute(_MOVE_HEAD, {"new_seq": fields["seq"], "new_hash": fields["hash"]})
         return _event(fields)
 
     def list(self, where: AuditFilter | None = None, limit: int = 100) -> list[AuditEvent]:
