@@ -113,14 +113,18 @@ class RequestContext:
     def service(self) -> AuthService:
         return self.access.service
 
-    def authorize(self, resource_id: str, action: Action | None = None) -> None:
+    def authorize(
+        self, resource_id: str, action: Action | None = None, kind: str | None = None
+    ) -> None:
         """Refuse (403) unless the actor may do the route's action to ``resource_id``.
 
+        ``action`` and ``kind`` default to the route's policy; a request that
+        also touches another object (a run naming a model) checks it with them.
         A resource that does not exist passes: the handler answers 404 for it.
         """
         if not self.access.enabled or is_admin(self.actor):
             return
-        target = self.access.resolve(self.policy.resource, str(resource_id))
+        target = self.access.resolve(kind or self.policy.resource, str(resource_id))
         if target is None:
             return
         needed = (action or self.policy.action).permission

@@ -145,6 +145,8 @@ def log_outputs(
     run_id = body["run_id"]
     ctx.authorize(run_id)
     outputs = [ModelOutput(m["model_id"], m.get("step", 0)) for m in body["models"]]
+    for output in outputs:  # linking a model shows its id on the run: it must be readable
+        ctx.authorize(output.model_id, Action.READ, kind="logged_model")
     client.log_outputs(run_id, outputs)
     ctx.record("run.log_outputs", run_id, models=[o.model_id for o in outputs])
     return empty_response()
