@@ -197,14 +197,12 @@ class AuditLog:
         """Walk the whole chain; report the first event that breaks it, if any."""
         with self.db.read() as conn:
             head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
-            return _verify_chain(_rows(conn), head.seq, head.hash)
-
-
-def _rows(conn: Connection) -> Iterator[Row[Any]]:
-    result = conn.execution_options(yield_per=1000).execute(
-        select(audit_events).order_by(audit_events.c.seq)
-    )
-    yield from result
+            # Closed explicitly: verification stops at the first bad event, and on
+            # PostgreSQL an abandoned yield_per result leaks its server-side cursor.
+            with conn.execution_options(yield_per=1000).execute(
+                select(audit_events).order_by(audit_events.c.seq)
+            ) as rows:
+                return _verify_chain(iter(rows), head.seq, head.hash)
 
 
 def _verify_chain(rows: Iterator[Row[Any]], head_seq: int, head_hash: str) -> AuditVerification:

@@ -381,7 +381,9 @@ class AuthService:
         stored = row["password_hash"] if row is not None else None
         if row is not None and stored and self._verified.hit(name, password, stored):
             return self._password_actor(row, client_addr)
-        self._check_login_rate(name, client_addr)
+        # Failures count against the account, however it was named (name or id).
+        account = row["name"] if row is not None else name
+        self._check_login_rate(account, client_addr)
         if row is None or not stored or not self._verified.verify(name, password, stored):
             if row is None or not stored:
                 verify_password(_DUMMY_HASH, password)
@@ -389,7 +391,7 @@ class AuthService:
                 Actor("anonymous", "anonymous", Role.VIEWER, client_addr=client_addr),
                 LOGIN_FAILED,
                 "account",
-                name[:256],
+                account[:256],
                 request_id=request_id,
             )
             raise Unauthenticated("invalid username or password")
@@ -530,7 +532,9 @@ class AuthService:
     ) -> None:
         """Make a resource's creator its manager (no-op for local and anonymous actors)."""
         with self._connection(conn) as c:
-            if _sql.find_principal(c, actor.principal_id) is None:
+            # By id only: an account may be *named* "local" or "anonymous".
+            row = _sql.find_principal(c, actor.principal_id)
+            if row is None or row["principal_id"] != actor.principal_id:
                 return
             _sql.upsert_grant(
                 c,
@@ -611,7 +615,7 @@ class AuthService:
 
 
 def _check_account_name(name: str) -> None:
-    if not ACCOUNT_NAME.match(name):
+    if not ACCOUNT_NAME.fullmatch(name):  # match() would let a trailing newline through
         raise InvalidParameter(
             f"invalid account name {name!r}: use 1 to 128 letters, digits and . _ @ + - "
             "(starting with a letter or digit)"
