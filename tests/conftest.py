@@ -21,6 +21,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
+# pytest-xdist workers inherit COLUMNS=80, which Rich would freeze into the CLI's
+# console at import; without it Rich reads COLUMNS live, as CLI tests set it.
+os.environ.pop("COLUMNS", None)
+
 POSTGRES_URL = os.environ.get(
     "LOOPML_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

@@ -6,6 +6,13 @@ for ``/health``. ``tracking_server`` is one such server per backend for the
 whole session: SQLite in a temp dir, and PostgreSQL in a fresh database (from
 the shared ``postgres_databases`` fixture, which skips without a server and
 fails under ``CI=true``).
+
+``auth_server`` is a SQLite server with auth on (default permission ``none``)
+and three accounts made before it starts: an admin and two editors, one using
+a write token and one a password. ``mlflow_env`` points the official mlflow
+client at each backend without credentials and at ``auth_server`` as each
+editor, so the compatibility suite also proves that a non-admin works through
+the owner grants and filtered searches, with a token and with basic auth.
 """
 
 from __future__ import annotations
@@ -18,13 +25,31 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from loopml.auth import AuthService, Permission, PrincipalKind, Role, Scope, local_actor
+from loopml.store.database import Database
+
 START_TIMEOUT_S = 90.0
+PASSWORD = "e2e-password-not-secret"
+# The mlflow client failing fast and quietly.
+MLFLOW_SETTINGS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+}
+CREDENTIAL_VARIABLES = (
+    "MLFLOW_TRACKING_TOKEN",
+    "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD",
+)
 
 
 def free_port() -> int:
@@ -33,22 +58,83 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class ServerProcess:
-    """One ``serve()`` call in a subprocess; ``url`` is where it answers."""
+@dataclass(frozen=True)
+class Account:
+    """An account on a test server: its name, password (users only) and one token."""
 
-    def __init__(self, home: Path, *, workers: int = 1, database_url: str | None = None) -> None:
+    name: str
+    password: str | None
+    token: str
+
+    def token_env(self) -> dict[str, str]:
+        return {"MLFLOW_TRACKING_TOKEN": self.token}
+
+    def password_env(self) -> dict[str, str]:
+        assert self.password is not None, f"{self.name} is a service account"
+        return {"MLFLOW_TRACKING_USERNAME": self.name, "MLFLOW_TRACKING_PASSWORD": self.password}
+
+
+class ServerProcess:
+    """One ``serve()`` call in a subprocess; ``url`` is where it answers.
+
+    ``auth=True`` starts it with ``LOOPML_AUTH=true``; it then refuses to start
+    until :meth:`add_account` has made an admin.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        workers: int = 1,
+        database_url: str | None = None,
+        auth: bool = False,
+        default_permission: str = "read",
+    ) -> None:
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.database_url = database_url or f"sqlite:///{home / 'loopml.db'}"
         self.env = {
             **os.environ,
             "LOOPML_HOME": str(home),
             "LOOPML_ARTIFACT_ROOT": str(home / "artifacts"),
-            "LOOPML_DATABASE_URL": database_url or f"sqlite:///{home / 'loopml.db'}",
+            "LOOPML_DATABASE_URL": self.database_url,
+            "LOOPML_AUTH": "true" if auth else "false",
+            "LOOPML_AUTH_DEFAULT_PERMISSION": default_permission,
         }
+        self.accounts: dict[str, Account] = {}
         self.workers = workers
         self.log = home / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
+
+    @contextmanager
+    def auth_service(self) -> Iterator[AuthService]:
+        """The server's accounts, tokens and grants, changed as the local (admin) user."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        database = Database(self.database_url)
+        try:
+            database.initialize()
+            yield AuthService(database)
+        finally:
+            database.dispose()
+
+    def add_account(
+        self, name: str, role: Role, *, scope: Scope = Scope.WRITE, password: bool = True
+    ) -> Account:
+        """A user (with a password) or a service account, with one ``scope`` token."""
+        kind = PrincipalKind.USER if password else PrincipalKind.SERVICE
+        with self.auth_service() as service:
+            service.create_account(
+                local_actor(), name, kind=kind, role=role, password=PASSWORD if password else None
+            )
+            token = service.create_token(local_actor(), "e2e", scope=scope, owner=name)
+        account = Account(name, PASSWORD if password else None, token.secret)
+        self.accounts[name] = account
+        return account
+
+    def grant(self, name: str, experiment_id: str, permission: Permission) -> None:
+        with self.auth_service() as service:
+            service.grant(local_actor(), name, "experiment", experiment_id, permission)
 
     def start(self) -> ServerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -98,37 +184,135 @@ class ServerProcess:
             self.kill()
 
 
-@pytest.fixture(
-    scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
+class BackendServers:
+    """One server per backend, started on first use and shared by the whole session."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.started: dict[str, ServerProcess] = {}
+
+    def get(self, backend: str, request: pytest.FixtureRequest) -> ServerProcess:
+        if backend not in self.started:
+            database_url = None
+            if backend == "postgresql":
+                database_url = request.getfixturevalue("postgres_databases").create()
+            home = self.tmp_path_factory.mktemp(f"server-{backend}")
+            self.started[backend] = ServerProcess(home, database_url=database_url).start()
+        return self.started[backend]
+
+    def stop(self) -> None:
+        for server in self.started.values():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def backend_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendServers]:
+    servers = BackendServers(tmp_path_factory)
+    yield servers
+    servers.stop()
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
 def tracking_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
+    request: pytest.FixtureRequest, backend_servers: BackendServers
+) -> ServerProcess:
     """One server per backend for the whole session."""
-    home = tmp_path_factory.mktemp(f"server-{request.param}")
-    database_url = None
-    if request.param == "postgresql":
-        database_url = request.getfixturevalue("postgres_databases").create()
-    server = ServerProcess(home, database_url=database_url).start()
+    return backend_servers.get(request.param, request)
+
+
+@pytest.fixture(scope="session")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """SQLite with auth on and default permission none: an admin and two editors.
+
+    ``compat-token`` signs in with a write token, ``compat-basic`` with a
+    password; neither may touch what it did not create or was not granted.
+    """
+    server = ServerProcess(
+        tmp_path_factory.mktemp("server-auth"), auth=True, default_permission="none"
+    )
+    server.add_account("admin", Role.ADMIN, scope=Scope.ADMIN)
+    server.add_account("compat-token", Role.EDITOR, password=False)
+    server.add_account("compat-basic", Role.EDITOR)
+    server.start()
     yield server
     server.stop()
 
 
-@pytest.fixture
-def mlflow_env(monkeypatch: pytest.MonkeyPatch, tracking_server: ServerProcess) -> Iterator[Any]:
-    """The official mlflow client pointed at ``tracking_server``, failing fast."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server.url)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("DO_NOT_TRACK", "true")
+@dataclass(frozen=True)
+class MlflowTarget:
+    """A server for the mlflow client, and the ``MLFLOW_TRACKING_*`` credentials to use."""
+
+    server: ServerProcess
+    credentials: dict[str, str]
+
+
+@pytest.fixture(
+    scope="session",
+    params=[*BACKENDS, "auth-token", "auth-basic"],
+)
+def mlflow_target(request: pytest.FixtureRequest, backend_servers: BackendServers) -> MlflowTarget:
+    """Each backend without auth, and the auth server as an editor with a token or a password."""
+    if request.param == "auth-token":
+        server = request.getfixturevalue("auth_server")
+        return MlflowTarget(server, server.accounts["compat-token"].token_env())
+    if request.param == "auth-basic":
+        server = request.getfixturevalue("auth_server")
+        return MlflowTarget(server, server.accounts["compat-basic"].password_env())
+    return MlflowTarget(backend_servers.get(request.param, request), {})
+
+
+def use_credentials(monkeypatch: pytest.MonkeyPatch, credentials: dict[str, str]) -> None:
+    """Exactly these ``MLFLOW_TRACKING_*`` credentials (none: unset them all)."""
+    for name in CREDENTIAL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in credentials.items():
+        monkeypatch.setenv(name, value)
+
+
+@contextmanager
+def mlflow_at(
+    monkeypatch: pytest.MonkeyPatch, url: str, credentials: dict[str, str]
+) -> Iterator[Any]:
+    """The mlflow module pointed at ``url`` with ``credentials``, failing fast."""
+    use_credentials(monkeypatch, credentials)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    for name, value in MLFLOW_SETTINGS.items():
+        monkeypatch.setenv(name, value)
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_server.url)
+    mlflow.set_tracking_uri(url)
     yield mlflow
     while mlflow.active_run() is not None:
         mlflow.end_run()
     mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def mlflow_env(monkeypatch: pytest.MonkeyPatch, mlflow_target: MlflowTarget) -> Iterator[Any]:
+    """The official mlflow client pointed at ``mlflow_target``, failing fast."""
+    with mlflow_at(monkeypatch, mlflow_target.server.url, mlflow_target.credentials) as mlflow:
+        yield mlflow
+
+
+@pytest.fixture
+def mlflow_as(
+    monkeypatch: pytest.MonkeyPatch, auth_server: ServerProcess
+) -> Iterator[Callable[[dict[str, str]], Any]]:
+    """``mlflow_as(credentials)``: mlflow for ``auth_server``, now sending exactly ``credentials``.
+
+    The client reads ``MLFLOW_TRACKING_*`` on every request, so a test can
+    switch identities between calls.
+    """
+    with mlflow_at(monkeypatch, auth_server.url, {}) as mlflow:
+
+        def use(credentials: dict[str, str]) -> Any:
+            use_credentials(monkeypatch, credentials)
+            return mlflow
+
+        yield use
 
 
 @pytest.fixture

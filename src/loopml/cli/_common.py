@@ -42,11 +42,24 @@ def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:
             errors.print(f"[red]error:[/red] {error.message}", highlight=False)
             code = EXIT_NOT_FOUND if error.http_status == 404 else 1
             raise typer.Exit(code) from None
+        finally:
+            _close_opened_clients()
 
     return wrapper
 
 
+_opened: list[Client] = []
+
+
 def open_client(uri: str | None) -> Client:
+    """A client for ``uri``, closed (connections released) when the command ends."""
     from loopml.client import Client
 
-    return Client(uri)
+    client = Client(uri)
+    _opened.append(client)
+    return client
+
+
+def _close_opened_clients() -> None:
+    while _opened:
+        _opened.pop().close()

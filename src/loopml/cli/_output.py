@@ -30,11 +30,17 @@ def print_json(value: Any) -> None:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Ids and actions stay whole on one line, so they can be read and copied."""
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
     table = Table(title=title, header_style="bold")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    for index, column in enumerate(columns):
+        if column in ("id", "seq", "action") or column.endswith(" id"):
+            widest = max((len(row[index]) for row in cells if index < len(row)), default=0)
+            table.add_column(column, no_wrap=True, min_width=max(widest, len(column)))
+        else:
+            table.add_column(column, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from loopml.cli import db, experiments, runs
+from loopml.cli import accounts, audit, db, experiments, permissions, runs, tokens
 from loopml.cli.demo import demo
 from loopml.cli.server import server
 
@@ -19,6 +19,12 @@ app.command("demo")(demo)
 app.add_typer(db.app, name="db")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
+app.command("whoami")(accounts.whoami)
+app.add_typer(accounts.users, name="users")
+app.add_typer(accounts.service_accounts, name="service-accounts")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(permissions.app, name="permissions")
+app.add_typer(audit.app, name="audit")
 
 
 @app.command("version")

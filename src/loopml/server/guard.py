@@ -122,17 +122,32 @@ class RequestContext:
         also touches another object (a run naming a model) checks it with them.
         A resource that does not exist passes: the handler answers 404 for it.
         """
-        if not self.access.enabled or is_admin(self.actor):
-            return
-        target = self.access.resolve(kind or self.policy.resource, str(resource_id))
-        if target is None:
-            return
-        needed = (action or self.policy.action).permission
         try:
-            self.service.require(self.actor, target[0], target[1], needed)
-        except PermissionDenied:
+            self._check(resource_id, action, kind, raising=True)
+        except PermissionDenied:  # the resolver's too: artifact paths outside experiments
             self._record_denial(f"{self.policy.resource} {resource_id}")
             raise
+
+    def may(self, resource_id: str, action: Action | None = None, kind: str | None = None) -> bool:
+        """Whether :meth:`authorize` would pass; a question, so nothing is audited."""
+        try:
+            return self._check(resource_id, action, kind, raising=False)
+        except PermissionDenied:
+            return False
+
+    def _check(
+        self, resource_id: str, action: Action | None, kind: str | None, raising: bool
+    ) -> bool:
+        if not self.access.enabled or is_admin(self.actor):
+            return True
+        target = self.access.resolve(kind or self.policy.resource, str(resource_id))
+        if target is None:
+            return True
+        needed = (action or self.policy.action).permission
+        if raising:
+            self.service.require(self.actor, target[0], target[1], needed)
+            return True
+        return self.service.permission(self.actor, target[0], target[1]).covers(needed)
 
     def authorize_admin(self, what: str) -> None:
         """Refuse (403) unless the caller is an admin (or auth is off)."""
@@ -153,13 +168,17 @@ class RequestContext:
         after: dict[str, Any] | None = None,
         **details: Any,
     ) -> None:
-        """Append a change to the audit chain; ``details`` join ``after``."""
+        """Append a change to the audit chain; ``details`` join ``after``.
+
+        The resource kind is the action's prefix (``run.create`` → ``run``), which
+        is not always the route's policy kind (creating a run needs the experiment).
+        """
         if details:
             after = {**(after or {}), **details}
         self.service.record(
             self.actor,
             action,
-            self.policy.resource,
+            action.split(".", 1)[0],
             str(resource_id),
             before=before,
             after=after,

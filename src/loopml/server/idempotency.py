@@ -36,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidParameter, LoopmlError
+from loopml.server.guard import authenticate
 from loopml.server.wire import JSON_MEDIA_TYPE, json_response
 from loopml.store import tables as t
 from loopml.store.database import Database
@@ -184,6 +185,8 @@ class IdempotentRoute(APIRoute):
 
 async def _once(request: Request, key: str, handler: Handler) -> Response:
     store: IdempotencyStore = request.app.state.idempotency
+    # Credentials first: a revoked token must not get replays of what it once did.
+    await run_in_threadpool(authenticate, request, request.app.state.access)
     digest = request_hash(request.method, request.url.path, request.url.query, await request.body())
     stored = await run_in_threadpool(store.begin, key, digest)
     if stored is not None:

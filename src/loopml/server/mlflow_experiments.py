@@ -7,12 +7,14 @@ the errors MLflow's server raises, with the same codes.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from loopml.core.errors import ResourceAlreadyExists, ResourceNotFound
+from loopml.core.paths import safe_relpath
 from loopml.server import mlflow_schemas as s
 from loopml.server.guard import Action, RequestContext, guard
 from loopml.server.idempotency import HEADER as IDEMPOTENCY_HEADER
@@ -24,6 +26,8 @@ from loopml.server.wire import empty_response, json_body, json_response, query_p
 from loopml.tracking import ViewType
 
 router = APIRouter(route_class=IdempotentRoute, tags=["MLflow experiments"])
+# A URI scheme, or a Windows drive letter: what precedes a location's path.
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 DEFAULT_MAX_RESULTS = 1000
 
@@ -42,6 +46,7 @@ def create_experiment(
     """Create an experiment; a keyless retry of the same create gets the same id."""
     name = body["name"]
     location = body.get("artifact_location") or None
+    _check_location(location)
     if location is not None:
         ctx.authorize_admin("choose an experiment's artifact location")
     tags = {tag["key"]: tag.get("value", "") for tag in body.get("tags", [])}
@@ -51,12 +56,24 @@ def create_experiment(
         if IDEMPOTENCY_HEADER in request.headers:
             raise  # the key already makes retries exact; a second create is a conflict
         experiment_id = recent_duplicate_experiment(client, name, location, tags) or ""
-        if not experiment_id:
-            raise
+        if not experiment_id or not ctx.may(experiment_id, Action.READ):
+            raise  # only a caller who may see the experiment learns its id
     else:
         ctx.grant_owner("experiment", experiment_id)
         ctx.record("experiment.create", experiment_id, name=name)
     return json_response({"experiment_id": experiment_id})
+
+
+def _check_location(location: str | None) -> None:
+    """Refuse a location that could name two places: ``..``, control characters, URL tricks.
+
+    Any scheme, and absolute paths, stay allowed: the client writes there itself,
+    and this server serves only ``mlflow-artifacts:`` locations (501 for others).
+    The scheme and a drive letter are set aside; the rest must be a safe path.
+    """
+    if location:
+        rest = _SCHEME.sub("", location, count=1).lstrip("/")
+        safe_relpath(_SCHEME.sub("", rest, count=1).lstrip("/"), field="artifact_location")
 
 
 @router.get("/experiments/get", openapi_extra=query_doc(s.EXPERIMENT_ID))

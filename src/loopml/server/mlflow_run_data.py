@@ -59,7 +59,7 @@ def log_batch(
     items = body.get("metrics", [])
     params = [Param(p["key"], p.get("value", "")) for p in body.get("params", [])]
     tags = [RunTag(t["key"], t.get("value", "")) for t in body.get("tags", [])]
-    _log(client, run_id, items, params, tags)
+    _log(ctx, client, run_id, items, params, tags)
     ctx.record("run.log_batch", run_id, metrics=len(items), params=len(params), tags=len(tags))
     return empty_response()
 
@@ -72,7 +72,7 @@ def log_metric(
 ) -> Response:
     run_id = run_id_of(body)
     ctx.authorize(run_id)
-    _log(client, run_id, [_metric_item(body)], (), ())
+    _log(ctx, client, run_id, [_metric_item(body)], (), ())
     ctx.record("run.log_metric", run_id, key=body["key"])
     return empty_response()
 
@@ -207,19 +207,24 @@ def _dataset_input(item: s.DatasetInputItem) -> DatasetInput:
 
 
 def _log(
+    ctx: RequestContext,
     client: TrackingClient,
     run_id: str,
     items: Sequence[s.MetricItem],
     params: Sequence[Param],
     tags: Sequence[RunTag],
 ) -> None:
-    """Write a batch; metrics that name a logged model also go to that model."""
+    """Write a batch; metrics that name a logged model also go to that model.
+
+    Such a model is written too, so the caller must be able to edit it as well.
+    """
     metrics = [Metric(m["key"], m["value"], m["timestamp"], m.get("step", 0)) for m in items]
     linked = [m for m in items if m.get("model_id")]
     if not linked:
         client.log_batch(run_id, metrics, params, tags)
         return
     for model_id in {m["model_id"] for m in linked}:
+        ctx.authorize(model_id, Action.EDIT, kind="logged_model")
         client.get_logged_model(model_id)  # 404 before anything is written
     fresh = _drop_known_points(client, run_id, metrics, items)
     client.log_batch(run_id, fresh, params, tags)

@@ -1,0 +1,780 @@
+"""Callers x roles x endpoints: every guarded route answers every caller as the rule says.
+
+Two experiments: A, created through the API by ``owner`` (an editor, so its
+owner grant is real), and B, the admin's. Each has a run with a metric, a param
+and tags, a logged model and artifacts. Every guarded ``(method, path)`` of the
+app needs a request builder in :data:`ENDPOINTS` aimed at A's or B's objects by
+id (a route without one fails the test, so a new endpoint cannot escape the
+matrix), and the expected answer comes from :data:`ACCESS` and :data:`REACH`,
+tables written by hand from the rule in ``loopml.auth.access``, never computed
+by the code under test.
+
+Refused requests run first: each must be a 401 or 403, leave every table and
+the artifact store as they were, and add one ``access.denied`` audit event for
+a refused write and none for a refused read or a 401. Allowed requests run
+after (reads, then writes, then deletions) and must never be refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import itertools
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient  # conftest imported it first, silencing its warning
+from sqlalchemy import select
+
+from loopml.artifacts import ArtifactStore
+from loopml.auth import AuditLog, AuthService, Permission, PrincipalKind, Role, Scope, local_actor
+from loopml.core.clock import now_ms
+from loopml.core.config import Settings
+from loopml.server.app import create_app
+from loopml.server.guard import PUBLIC_PATHS, route_policies
+from loopml.store import tables
+from loopml.store.database import Database
+
+M = "/api/2.0/mlflow"
+MA = "/api/2.0/mlflow-artifacts"
+PASSWORD = "correct horse battery"
+
+# --- the oracle -------------------------------------------------------------------
+
+RANK = {"none": 0, "read": 1, "edit": 2, "manage": 3}
+
+# What each caller may do to A and to B, from the rule: the higher of its grant
+# and the default permission, capped by its role (viewer: read) and its token's
+# scope (read: read); admins with a password or an admin token may do anything.
+ACCESS = {
+    "none": {
+        "admin": ("manage", "manage"),  # admin, basic auth with a password
+        "admin_write": ("none", "manage"),  # the admin's write token: owner grant on B only
+        "owner": ("manage", "none"),  # editor who created A, write token
+        "reader": ("read", "none"),  # editor granted READ on A, write token
+        "viewer": ("read", "none"),  # viewer granted EDIT on A: the role caps it
+        "read_token": ("read", "none"),  # the owner's read-scoped token
+        "service": ("edit", "none"),  # service account granted EDIT on A, write token
+    },
+    "read": {
+        "admin": ("manage", "manage"),
+        "admin_write": ("read", "manage"),
+        "owner": ("manage", "read"),
+        "reader": ("read", "read"),
+        "viewer": ("read", "read"),
+        "read_token": ("read", "read"),
+        "service": ("edit", "read"),
+    },
+}
+# The most a caller may do to anything (role and scope): what counts for routes
+# that aim at no existing object (create an experiment, search all experiments).
+REACH = {
+    "admin": "manage",
+    "admin_write": "manage",
+    "owner": "manage",
+    "reader": "manage",
+    "viewer": "read",
+    "read_token": "read",
+    "service": "manage",
+}
+CALLERS = tuple(REACH)
+# Credentials that authenticate nobody: every route answers them 401.
+REFUSED = (
+    "no_credentials",
+    "garbage_bearer",
+    "garbage_basic",
+    "unknown_scheme",
+    "forged_token",
+    "expired_token",
+    "revoked_token",
+    "disabled_account",
+)
+
+
+def may(default: str, caller: str, endpoint: Endpoint, target: str | None) -> bool:
+    if target is None:
+        return RANK[REACH[caller]] >= RANK[endpoint.needs]
+    held = ACCESS[default][caller][0 if target == "A" else 1]
+    return RANK[held] >= RANK[endpoint.needs]
+
+
+# --- what each route is asked ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One experiment's objects, by id."""
+
+    experiment_id: str
+    name: str
+    run_id: str
+    model_id: str
+
+    @property
+    def artifacts(self) -> str:
+        return f"{self.experiment_id}/{self.run_id}/artifacts"
+
+
+@dataclass(frozen=True)
+class Call:
+    path: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] | None = None
+    json: Any = None
+    content: bytes | None = None
+
+
+Build = Callable[[Target, int], Call]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to call a route for a target; ``aimed=False``: it names no existing object."""
+
+    needs: str
+    build: Build
+    aimed: bool = True
+    unimplemented: bool = False  # 501 to whoever passes the guard; nothing is read or written
+    destructive: bool = False
+
+    @property
+    def order(self) -> int:
+        return 4 if self.destructive else RANK[self.needs]
+
+
+def _run(**extra: Any) -> Build:
+    return lambda t, n: Call(json={"run_id": t.run_id, **extra})
+
+
+def _experiment(**extra: Any) -> Build:
+    return lambda t, n: Call(json={"experiment_id": t.experiment_id, **extra})
+
+
+def _model(**extra: Any) -> Build:
+    return lambda t, n: Call(path={"model_id": t.model_id}, json={"model_id": t.model_id, **extra})
+
+
+def _artifact(name: str, content: bytes | None = None) -> Build:
+    return lambda t, n: Call(path={"path": f"{t.artifacts}/{name.format(n=n)}"}, content=content)
+
+
+def _metric(n: int) -> dict[str, Any]:
+    return {"key": "loss", "value": 1.0 / (n + 1), "timestamp": 1_700_000_000_000 + n, "step": n}
+
+
+MODEL_JSON = json.dumps(
+    {"artifact_path": "m", "flavors": {}, "utc_time_created": "2024-01-01", "run_id": "r"}
+)
+DATASET = {"name": "d", "digest": "abc", "source_type": "local", "source": "file.csv"}
+
+ENDPOINTS: dict[tuple[str, str], Endpoint] = {
+    # experiments
+    ("POST", f"{M}/experiments/create"): Endpoint(
+        "edit", lambda t, n: Call(json={"name": f"created-{n}"}), aimed=False
+    ),
+    ("GET", f"{M}/experiments/get"): Endpoint(
+        "read", lambda t, n: Call(params={"experiment_id": t.experiment_id})
+    ),
+    ("GET", f"{M}/experiments/get-by-name"): Endpoint(
+        "read", lambda t, n: Call(params={"experiment_name": t.name})
+    ),
+    ("GET", f"{M}/experiments/search"): Endpoint(
+        "read", lambda t, n: Call(params={"max_results": 10}), aimed=False
+    ),
+    ("POST", f"{M}/experiments/search"): Endpoint(
+        "read", lambda t, n: Call(json={"max_results": 10}), aimed=False
+    ),
+    ("POST", f"{M}/experiments/update"): Endpoint(
+        "edit",
+        lambda t, n: Call(json={"experiment_id": t.experiment_id, "new_name": f"{t.name}-{n}"}),
+    ),
+    ("POST", f"{M}/experiments/set-experiment-tag"): Endpoint(
+        "edit", _experiment(key="k", value="v")
+    ),
+    ("POST", f"{M}/experiments/delete-experiment-tag"): Endpoint("edit", _experiment(key="t0")),
+    ("POST", f"{M}/experiments/restore"): Endpoint("manage", _experiment()),
+    ("POST", f"{M}/experiments/delete"): Endpoint("manage", _experiment(), destructive=True),
+    # runs
+    ("POST", f"{M}/runs/create"): Endpoint("edit", _experiment(run_name="new")),
+    ("GET", f"{M}/runs/get"): Endpoint("read", lambda t, n: Call(params={"run_id": t.run_id})),
+    ("POST", f"{M}/runs/update"): Endpoint("edit", _run(status="RUNNING")),
+    ("POST", f"{M}/runs/restore"): Endpoint("manage", _run()),
+    ("POST", f"{M}/runs/delete"): Endpoint("manage", _run(), destructive=True),
+    ("POST", f"{M}/runs/search"): Endpoint(
+        "read", lambda t, n: Call(json={"experiment_ids": [t.experiment_id]})
+    ),
+    ("GET", f"{M}/metrics/get-history"): Endpoint(
+        "read", lambda t, n: Call(params={"run_id": t.run_id, "metric_key": "loss"})
+    ),
+    ("GET", f"{M}/artifacts/list"): Endpoint(
+        "read", lambda t, n: Call(params={"run_id": t.run_id})
+    ),
+    # run data
+    ("POST", f"{M}/runs/log-metric"): Endpoint(
+        "edit", lambda t, n: Call(json={"run_id": t.run_id, **_metric(n)})
+    ),
+    ("POST", f"{M}/runs/log-batch"): Endpoint(
+        "edit", lambda t, n: Call(json={"run_id": t.run_id, "metrics": [_metric(n)]})
+    ),
+    ("POST", f"{M}/runs/log-parameter"): Endpoint(
+        "edit", lambda t, n: Call(json={"run_id": t.run_id, "key": f"p{n}", "value": "1"})
+    ),
+    ("POST", f"{M}/runs/set-tag"): Endpoint("edit", _run(key="k", value="v")),
+    ("POST", f"{M}/runs/delete-tag"): Endpoint("edit", _run(key="t0")),
+    ("POST", f"{M}/runs/log-inputs"): Endpoint("edit", _run(datasets=[{"dataset": DATASET}])),
+    ("POST", f"{M}/runs/log-model"): Endpoint("edit", _run(model_json=MODEL_JSON)),
+    ("POST", f"{M}/runs/outputs"): Endpoint(
+        "edit",
+        lambda t, n: Call(json={"run_id": t.run_id, "models": [{"model_id": t.model_id}]}),
+    ),
+    # logged models
+    ("POST", f"{M}/logged-models"): Endpoint("edit", _experiment(name="made")),
+    ("POST", f"{M}/logged-models/search"): Endpoint(
+        "read", lambda t, n: Call(json={"experiment_ids": [t.experiment_id]})
+    ),
+    ("GET", f"{M}/logged-models/{{model_id}}"): Endpoint(
+        "read", lambda t, n: Call(path={"model_id": t.model_id})
+    ),
+    ("GET", f"{M}/logged-models/{{model_id}}/artifacts/directories"): Endpoint(
+        "read", lambda t, n: Call(path={"model_id": t.model_id})
+    ),
+    ("PATCH", f"{M}/logged-models/{{model_id}}"): Endpoint(
+        "edit", _model(status="LOGGED_MODEL_READY")
+    ),
+    ("PATCH", f"{M}/logged-models/{{model_id}}/tags"): Endpoint(
+        "edit", _model(tags=[{"key": "k", "value": "v"}])
+    ),
+    ("POST", f"{M}/logged-models/{{model_id}}/params"): Endpoint(
+        "edit", _model(params=[{"key": "k", "value": "v"}])
+    ),
+    ("DELETE", f"{M}/logged-models/{{model_id}}/tags/{{tag_key:path}}"): Endpoint(
+        "edit", lambda t, n: Call(path={"model_id": t.model_id, "tag_key": "t0"})
+    ),
+    ("DELETE", f"{M}/logged-models/{{model_id}}"): Endpoint("manage", _model(), destructive=True),
+    # the artifact proxy: paths are <experiment>/<run>/artifacts/...
+    ("GET", f"{MA}/artifacts"): Endpoint("read", lambda t, n: Call(params={"path": t.artifacts})),
+    ("GET", f"{MA}/artifacts/{{path:path}}"): Endpoint("read", _artifact("file.txt")),
+    ("PUT", f"{MA}/artifacts/{{path:path}}"): Endpoint("edit", _artifact("up-{n}.txt", b"new")),
+    ("DELETE", f"{MA}/artifacts/{{path:path}}"): Endpoint(
+        "manage", _artifact("file.txt"), destructive=True
+    ),
+    # Neither multipart nor presigned transfers are offered: the guard runs, then 501.
+    ("POST", f"{MA}/mpu/create/{{path:path}}"): Endpoint(
+        "edit", _artifact("big.bin"), aimed=False, unimplemented=True
+    ),
+    ("POST", f"{MA}/mpu/complete/{{path:path}}"): Endpoint(
+        "edit", _artifact("big.bin"), aimed=False, unimplemented=True
+    ),
+    ("POST", f"{MA}/mpu/abort/{{path:path}}"): Endpoint(
+        "edit", _artifact("big.bin"), aimed=False, unimplemented=True
+    ),
+    ("GET", f"{MA}/presigned/{{path:path}}"): Endpoint(
+        "read", _artifact("file.txt"), aimed=False, unimplemented=True
+    ),
+}
+
+
+def builder_key(route: tuple[str, str]) -> tuple[str, str]:
+    """Both prefixes of an endpoint share one builder."""
+    method, path = route
+    return method, re.sub(r"^/ajax-api/", "/api/", path)
+
+
+def url_of(path_template: str, values: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], path_template)
+
+
+# --- the world --------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    app: FastAPI
+    default: str
+    targets: dict[str, Target]
+    headers: dict[str, dict[str, str]]
+    names: dict[str, str]  # caller -> the account name its audit events carry
+    client: TestClient
+    counter: Iterator[int] = field(default_factory=itertools.count)
+
+    @property
+    def service(self) -> AuthService:
+        service = self.app.state.access.service
+        assert isinstance(service, AuthService)
+        return service
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.service.audit
+
+    @property
+    def db(self) -> Database:
+        return self.service.db
+
+    @property
+    def store(self) -> ArtifactStore:
+        store = self.app.state.tracking.artifacts
+        assert isinstance(store, ArtifactStore)
+        return store
+
+    def call(self, who: str, method: str, path: str, call: Call) -> httpx.Response:
+        return self.client.request(
+            method,
+            url_of(path, call.path),
+            params=call.params,
+            json=call.json,
+            content=call.content,
+            headers=self.headers[who],
+        )
+
+    def post(self, who: str, endpoint: str, body: Any) -> Any:
+        response = self.client.post(f"{M}/{endpoint}", json=body, headers=self.headers[who])
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def get(self, who: str, endpoint: str, **params: Any) -> httpx.Response:
+        return self.client.get(f"{M}/{endpoint}", params=params, headers=self.headers[who])
+
+    def audit_seq(self) -> int:
+        events = self.audit.list(limit=1)
+        return events[0].seq if events else 0
+
+    def events_since(self, seq: int) -> list[tuple[str, str]]:
+        return [(e.action, e.actor_name) for e in self.audit.list(limit=20) if e.seq > seq]
+
+    def fingerprint(self) -> dict[str, list[str]]:
+        """Every row of every watched table, and every artifact."""
+        with self.db.read() as conn:
+            rows = {
+                name: sorted(repr(tuple(row)) for row in conn.execute(select(table)))
+                for name, table in tables.metadata.tables.items()
+                if name not in UNWATCHED
+            }
+        rows["artifacts"] = self.artifacts()
+        return rows
+
+    def artifacts(self) -> list[str]:
+        return sorted(f"{e.path} {e.sha256}" for e in self.store.list_files(""))
+
+    def row_writes(self) -> int:
+        """How many rows of watched tables were ever inserted, updated or deleted."""
+        with self.db.read() as conn:
+            return int(conn.exec_driver_sql("SELECT n FROM test_row_writes").scalar_one())
+
+    def count_row_writes(self) -> None:
+        """Test-only SQLite triggers: each row written to a watched table bumps one counter.
+
+        Cheap enough to ask after every refused request, where a full comparison of
+        every table is not.
+        """
+        with self.db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE test_row_writes (n INTEGER NOT NULL)")
+            conn.exec_driver_sql("INSERT INTO test_row_writes VALUES (0)")
+            for name in tables.metadata.tables:
+                if name in UNWATCHED:
+                    continue
+                for op in ("INSERT", "UPDATE", "DELETE"):
+                    conn.exec_driver_sql(
+                        f"CREATE TRIGGER test_{name}_{op.lower()} AFTER {op} ON {name} "
+                        "BEGIN UPDATE test_row_writes SET n = n + 1; END"
+                    )
+
+
+# Tables a refused request may still write: authenticating touches a token's
+# last use, and the audit chain is checked event by event.
+UNWATCHED = frozenset({"api_tokens", "audit_events", "audit_head", "idempotency_keys"})
+
+
+def _bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def _basic(name: str, password: str) -> dict[str, str]:
+    encoded = base64.b64encode(f"{name}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {encoded}"}
+
+
+def _accounts(service: AuthService) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """Create every caller's account and credentials; returns (headers, audit names)."""
+    local = local_actor()
+    service.create_account(local, "admin", role=Role.ADMIN, password=PASSWORD)
+    service.create_account(local, "owner", role=Role.EDITOR, password=PASSWORD)
+    for name, role in (("reader", Role.EDITOR), ("viewer", Role.VIEWER)):
+        service.create_account(local, name, kind=PrincipalKind.SERVICE, role=role)
+    service.create_account(local, "service", kind=PrincipalKind.SERVICE, role=Role.EDITOR)
+    service.create_account(local, "gone", kind=PrincipalKind.SERVICE, role=Role.EDITOR)
+
+    def token(owner: str, scope: Scope, expires_ms: int | None = None) -> str:
+        made = service.create_token(local, "t", scope=scope, owner=owner, expires_ms=expires_ms)
+        return made.secret
+
+    expiring = now_ms() + 50
+    revoked = service.create_token(local, "r", scope=Scope.WRITE, owner="owner")
+    service.revoke_token(local, revoked.token.token_id)
+    forged = f"lml_{revoked.token.token_id}_{'0' * 64}"
+    headers = {
+        "admin": _basic("admin", PASSWORD),
+        "admin_write": _bearer(token("admin", Scope.WRITE)),
+        "owner": _bearer(token("owner", Scope.WRITE)),
+        "reader": _bearer(token("reader", Scope.WRITE)),
+        "viewer": _bearer(token("viewer", Scope.READ)),
+        "read_token": _bearer(token("owner", Scope.READ)),
+        "service": _bearer(token("service", Scope.WRITE)),
+        "no_credentials": {},
+        "garbage_bearer": _bearer("not-a-token"),
+        "garbage_basic": {"Authorization": "Basic !!not base64!!"},
+        "unknown_scheme": {"Authorization": "Token abc"},
+        "forged_token": _bearer(forged),
+        "expired_token": _bearer(token("owner", Scope.WRITE, expires_ms=expiring)),
+        "revoked_token": _bearer(revoked.secret),
+        "disabled_account": _bearer(token("gone", Scope.WRITE)),
+    }
+    service.update_account(local, "gone", disabled=True)
+    time.sleep(max(0, expiring - now_ms() + 5) / 1000)
+    names = {c: c for c in CALLERS} | {"admin_write": "admin", "read_token": "owner"}
+    return headers, names
+
+
+def _populate(world: World, who: str, name: str) -> Target:
+    """An experiment with a run (metric, param, tags), a logged model and artifacts."""
+    experiment_id = world.post(who, "experiments/create", {"name": name})["experiment_id"]
+    world.post(who, "experiments/set-experiment-tag", {"experiment_id": experiment_id, "key": "t0"})
+    run = world.post(who, "runs/create", {"experiment_id": experiment_id})["run"]["info"]
+    batch = {
+        "run_id": run["run_id"],
+        "metrics": [_metric(0)],
+        "params": [{"key": "secret", "value": f"{name}-param"}],
+        "tags": [{"key": "t0", "value": "x"}],
+    }
+    world.post(who, "runs/log-batch", batch)
+    model = world.post(
+        who,
+        "logged-models",
+        {"experiment_id": experiment_id, "tags": [{"key": "t0", "value": "x"}]},
+    )["model"]["info"]
+    target = Target(str(experiment_id), name, run["run_id"], model["model_id"])
+    for path in (
+        f"{target.artifacts}/file.txt",
+        f"{experiment_id}/models/{target.model_id}/artifacts/MLmodel",
+    ):
+        response = world.client.put(
+            f"{MA}/artifacts/{path}", content=f"{name} data".encode(), headers=world.headers[who]
+        )
+        assert response.status_code == 200, response.text
+    return target
+
+
+def _world(home: Path, default: str) -> Iterator[World]:
+    settings = dataclasses.replace(
+        Settings.from_env(home=home), auth=True, auth_default_permission=default
+    )
+    app = create_app(settings)
+    service = app.state.access.service
+    headers, names = _accounts(service)
+    client = TestClient(app).__enter__()  # one event loop for every request: 5x faster
+    world = World(app, default, {}, headers, names, client)
+    world.targets["A"] = _populate(world, "owner", "exp-a")
+    world.targets["B"] = _populate(world, "admin", "exp-b")
+    experiment_a = world.targets["A"].experiment_id
+    local = local_actor()
+    service.grant(local, "reader", "experiment", experiment_a, Permission.READ)
+    service.grant(local, "viewer", "experiment", experiment_a, Permission.EDIT)
+    service.grant(local, "service", "experiment", experiment_a, Permission.EDIT)
+    world.count_row_writes()
+    yield world
+    client.__exit__(None, None, None)
+    app.state.tracking.store.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def world_none(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Auth on, default permission none: callers see only what they were granted."""
+    yield from _world(tmp_path_factory.mktemp("matrix-none"), "none")
+
+
+@pytest.fixture(scope="module")
+def world_read(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Auth on, default permission read: every caller reads everything, writes what it may."""
+    yield from _world(tmp_path_factory.mktemp("matrix-read"), "read")
+
+
+# --- focused checks (before the matrix, which deletes things) --------------------
+
+
+def _searched(world: World, who: str, **query: Any) -> set[str]:
+    """The names of the fixture's experiments a search by ``who`` returns (tests add others)."""
+    found = world.post(who, "experiments/search", {"max_results": 100, **query})
+    return {e["name"] for e in found["experiments"]} & {"Default", "exp-a", "exp-b"}
+
+
+def test_a_reader_of_a_searches_only_a_with_default_none(world_none: World) -> None:
+    for who in ("reader", "viewer", "read_token", "service", "owner"):
+        assert _searched(world_none, who) == {"exp-a"}, who
+        paged = world_none.get(who, "experiments/search", max_results=1, filter="name = 'exp-a'")
+        assert [e["name"] for e in paged.json()["experiments"]] == ["exp-a"]
+        assert "next_page_token" not in paged.json()
+    assert _searched(world_none, "reader", filter="name = 'exp-b'") == set()
+    assert _searched(world_none, "admin") == {"Default", "exp-a", "exp-b"}
+
+
+def test_every_caller_searches_everything_with_default_read(world_read: World) -> None:
+    for who in CALLERS:
+        assert _searched(world_read, who) == {"Default", "exp-a", "exp-b"}, who
+
+
+def test_a_reader_of_a_cannot_reach_b_by_guessing_ids(world_none: World) -> None:
+    a, b = world_none.targets["A"], world_none.targets["B"]
+    refused = [
+        world_none.get("reader", "runs/get", run_id=b.run_id),
+        world_none.get("reader", "metrics/get-history", run_id=b.run_id, metric_key="loss"),
+        world_none.get("reader", "artifacts/list", run_id=b.run_id),
+        world_none.get("reader", "experiments/get", experiment_id=b.experiment_id),
+        world_none.get("reader", "experiments/get-by-name", experiment_name=b.name),
+        world_none.client.get(
+            f"{M}/logged-models/{b.model_id}", headers=world_none.headers["reader"]
+        ),
+        world_none.client.get(
+            f"{MA}/artifacts/{b.artifacts}/file.txt", headers=world_none.headers["reader"]
+        ),
+        world_none.client.get(
+            f"{MA}/artifacts", params={"path": b.artifacts}, headers=world_none.headers["reader"]
+        ),
+    ]
+    for response in refused:
+        assert response.status_code == 403, (response.url, response.text)
+        assert response.json()["error_code"] == "PERMISSION_DENIED"
+        assert "exp-b-param" not in response.text
+    for ids in ([b.experiment_id], [a.experiment_id, b.experiment_id]):
+        response = world_none.client.post(
+            f"{M}/runs/search", json={"experiment_ids": ids}, headers=world_none.headers["reader"]
+        )
+        assert response.status_code == 403, ids
+        response = world_none.client.post(
+            f"{M}/logged-models/search",
+            json={"experiment_ids": ids},
+            headers=world_none.headers["reader"],
+        )
+        assert response.status_code == 403, ids
+    own = world_none.post("reader", "runs/search", {"experiment_ids": [a.experiment_id]})
+    assert [r["info"]["run_id"] for r in own["runs"]] == [a.run_id]
+    assert world_none.get("reader", "runs/get", run_id=a.run_id).status_code == 200
+
+
+def test_artifact_paths_outside_any_experiment_are_admins_only(world_none: World) -> None:
+    seq = world_none.audit_seq()
+    response = world_none.client.put(
+        f"{MA}/artifacts/shared/notes.txt", content=b"x", headers=world_none.headers["owner"]
+    )
+    assert response.status_code == 403, response.text
+    assert world_none.events_since(seq) == [("access.denied", "owner")]
+    listing = world_none.client.get(
+        f"{MA}/artifacts", params={"path": ""}, headers=world_none.headers["owner"]
+    )
+    assert listing.status_code == 403
+    assert world_none.store.list_files("shared") == []
+
+
+def test_only_admins_choose_an_artifact_location(world_none: World) -> None:
+    body = {"name": "placed", "artifact_location": "mlflow-artifacts:/elsewhere"}
+    seq = world_none.audit_seq()
+    response = world_none.client.post(
+        f"{M}/experiments/create", json=body, headers=world_none.headers["owner"]
+    )
+    assert response.status_code == 403, response.text
+    assert world_none.events_since(seq) == [("access.denied", "owner")]
+
+
+def test_a_run_cannot_link_a_model_of_another_experiment(world_none: World) -> None:
+    a, b = world_none.targets["A"], world_none.targets["B"]
+    body = {"run_id": a.run_id, "models": [{"model_id": b.model_id}]}
+    seq = world_none.audit_seq()
+    response = world_none.client.post(
+        f"{M}/runs/outputs", json=body, headers=world_none.headers["service"]
+    )
+    assert response.status_code == 403, response.text
+    assert world_none.events_since(seq) == [("access.denied", "service")]
+    assert (
+        world_none.get("service", "runs/get", run_id=a.run_id)
+        .json()["run"]
+        .get("outputs", {})
+        .get("model_outputs", [])
+        == []
+    )
+
+
+def test_metrics_cannot_be_written_to_a_model_of_another_experiment(world_none: World) -> None:
+    a, b = world_none.targets["A"], world_none.targets["B"]
+    before = world_none.fingerprint()["logged_model_metrics"]
+    body = {"run_id": a.run_id, **_metric(99), "model_id": b.model_id}
+    response = world_none.client.post(
+        f"{M}/runs/log-metric", json=body, headers=world_none.headers["service"]
+    )
+    assert world_none.fingerprint()["logged_model_metrics"] == before
+    assert response.status_code == 403, response.text
+
+
+def test_a_duplicate_create_does_not_reveal_another_s_experiment(world_none: World) -> None:
+    admins = world_none.post("admin", "experiments/create", {"name": "admins-only"})
+    response = world_none.client.post(
+        f"{M}/experiments/create",
+        json={"name": "admins-only"},
+        headers=world_none.headers["reader"],
+    )
+    assert admins["experiment_id"] not in response.text
+    assert response.status_code in (400, 403), response.text
+
+
+def test_basic_auth_with_a_token_or_a_wrong_password(world_none: World) -> None:
+    owner_token = world_none.headers["read_token"]["Authorization"].removeprefix("Bearer ")
+    as_owner = world_none.client.get(f"{M}/experiments/search", headers=_basic("", owner_token))
+    assert as_owner.status_code == 200
+    named = world_none.client.get(f"{M}/experiments/search", headers=_basic("owner", owner_token))
+    assert named.status_code == 200
+    stolen = world_none.client.get(f"{M}/experiments/search", headers=_basic("admin", owner_token))
+    assert stolen.status_code == 401
+    assert "belongs to 'owner'" in stolen.json()["message"]
+    seq = world_none.audit_seq()
+    wrong = world_none.client.get(f"{M}/experiments/search", headers=_basic("owner", "x" * 20))
+    assert wrong.status_code == 401
+    assert wrong.json() == {"error_code": "UNAUTHENTICATED", "message": wrong.json()["message"]}
+    assert wrong.headers["www-authenticate"].startswith("Basic ")
+    assert world_none.events_since(seq) == [("auth.login_failed", "anonymous")]
+
+
+# --- the matrix -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    who: str
+    method: str
+    path: str
+    endpoint: Endpoint
+    target: str | None
+
+    def __str__(self) -> str:
+        return f"{self.who} {self.method} {self.path} -> {self.target or '-'}"
+
+
+def guarded_routes(app: FastAPI) -> list[tuple[str, str]]:
+    return sorted(route for route in route_policies(app) if route[1] not in PUBLIC_PATHS)
+
+
+def test_every_guarded_route_has_a_request_builder(world_none: World) -> None:
+    routes = guarded_routes(world_none.app)
+    missing = sorted({builder_key(r) for r in routes} - set(ENDPOINTS))
+    assert missing == [], f"add a request builder to ENDPOINTS for: {missing}"
+    stale = sorted(set(ENDPOINTS) - {builder_key(r) for r in routes})
+    assert stale == [], f"ENDPOINTS has builders for routes the app no longer serves: {stale}"
+
+
+# Who asks the /ajax-api twin of each route (same handler, same policy): one caller
+# refused everything on B, one allowed everything, one without credentials.
+TWIN_CALLERS = ("service", "admin", "no_credentials")
+
+
+def _cases(world: World, *, full: bool) -> tuple[list[Case], list[Case]]:
+    """Who asks what, refused and allowed.
+
+    ``full``: every caller on both targets, every refused credential, and the
+    ``/ajax-api`` twins aimed at B. Otherwise (the default-read variant, where only
+    access to B differs from default none) every caller on B through ``/api``.
+    """
+    refused: list[Case] = []
+    allowed: list[Case] = []
+    for method, path in guarded_routes(world.app):
+        twin = path.startswith("/ajax-api/")
+        if twin and not full:
+            continue
+        endpoint = ENDPOINTS[builder_key((method, path))]
+        targets: tuple[str | None, ...] = ("A", "B") if endpoint.aimed else (None,)
+        if twin or not full:
+            targets = targets[-1:]
+        callers = TWIN_CALLERS if twin else CALLERS + REFUSED if full else CALLERS
+        for target in targets:
+            for who in callers:
+                case = Case(who, method, path, endpoint, target)
+                if who in CALLERS and may(world.default, who, endpoint, target):
+                    allowed.append(case)
+                elif who in CALLERS or target == targets[-1]:
+                    refused.append(case)
+    allowed.sort(key=lambda case: case.endpoint.order)
+    return refused, allowed
+
+
+@dataclass
+class Unchanged:
+    """What every refused request must leave as it was (moved on past a reported change)."""
+
+    row_writes: int
+    artifacts: list[str]
+
+
+def _check_refused(world: World, case: Case, unchanged: Unchanged) -> list[str]:
+    target = world.targets[case.target or "B"]
+    seq = world.audit_seq()
+    response = world.call(case.who, case.method, case.path, case.endpoint.build(target, 0))
+    problems = []
+    authenticated = case.who in CALLERS
+    status, code = (403, "PERMISSION_DENIED") if authenticated else (401, "UNAUTHENTICATED")
+    body = response.json() if response.headers.get("content-type") == "application/json" else {}
+    if response.status_code != status or body.get("error_code") != code:
+        problems.append(f"expected {status} {code}, got {response.status_code} {response.text}")
+    expected = []
+    if authenticated and case.endpoint.needs != "read":
+        expected = [("access.denied", world.names[case.who])]
+    if (events := world.events_since(seq)) != expected:
+        problems.append(f"audit events {events}, expected {expected}")
+    if case.endpoint.needs != "read":
+        row_writes = world.row_writes()
+        if row_writes != unchanged.row_writes:
+            unchanged.row_writes = row_writes
+            problems.append("refused, yet it wrote rows")
+        if "/mlflow-artifacts/" in case.path and world.artifacts() != unchanged.artifacts:
+            unchanged.artifacts = world.artifacts()
+            problems.append("refused, yet it changed artifacts")
+    return [f"{case}: {problem}" for problem in problems]
+
+
+def _check_allowed(world: World, case: Case, first: bool) -> str | None:
+    target = world.targets[case.target or "A"]
+    call = case.endpoint.build(target, next(world.counter))
+    response = world.call(case.who, case.method, case.path, call)
+    status = response.status_code
+    if case.endpoint.unimplemented:
+        return None if status == 501 else f"{case}: expected 501, got {status} {response.text}"
+    if status in (401, 403) or status >= 500:
+        return f"{case}: allowed but got {status} {response.text}"
+    if first and not 200 <= status < 300:
+        return f"{case}: the builder's first allowed call should succeed: {response.text}"
+    return None
+
+
+@pytest.mark.parametrize("default", ["none", "read"])
+def test_every_caller_on_every_route_gets_the_answer_the_rule_gives(
+    default: str, request: pytest.FixtureRequest
+) -> None:
+    world: World = request.getfixturevalue(f"world_{default}")
+    refused, allowed = _cases(world, full=default == "none")
+    before = world.fingerprint()
+    unchanged = Unchanged(world.row_writes(), before["artifacts"])
+    problems = [p for case in refused for p in _check_refused(world, case, unchanged)]
+    assert problems == [], "\n".join(problems)
+    assert world.fingerprint() == before
+    seen: set[tuple[str, str, str | None]] = set()
+    for case in allowed:
+        key = (case.method, builder_key((case.method, case.path))[1], case.target)
+        problem = _check_allowed(world, case, first=key not in seen)
+        seen.add(key)
+        if problem is not None:
+            problems.append(problem)
+    assert problems == [], "\n".join(problems)
+    assert world.row_writes() > unchanged.row_writes  # the allowed writes were seen
+    assert world.audit.verify().ok
