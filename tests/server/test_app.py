@@ -9,9 +9,8 @@ import pytest
 from fastapi import FastAPI
 
 from loopml import __version__
-from loopml.core.config import Settings
+from loopml.core.config import MAX_REQUEST_BYTES, Settings
 from loopml.server.app import create_app, create_app_from_env
-from loopml.server.wire import MAX_JSON_BODY_BYTES
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -101,7 +100,7 @@ def test_declared_oversized_body_is_413_before_reading(
 ) -> None:
     response = client.post(
         f"{API}/runs/log-batch",
-        content=b"x" * (MAX_JSON_BODY_BYTES + 1),
+        content=b"x" * (MAX_REQUEST_BYTES + 1),
         headers={"content-type": "application/json"},
     )
     assert "exceeds the limit" in expect_error(response, 413, "RESOURCE_LIMIT_EXCEEDED")
@@ -111,7 +110,7 @@ def test_streamed_oversized_body_is_413(client: TestClient, expect_error: Expect
     chunk = b" " * (1 << 20)
 
     def body() -> Any:
-        for _ in range(MAX_JSON_BODY_BYTES // len(chunk) + 1):
+        for _ in range(MAX_REQUEST_BYTES // len(chunk) + 1):
             yield chunk
 
     response = client.post(

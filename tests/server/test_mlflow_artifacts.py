@@ -13,8 +13,8 @@ import anyio
 import pytest
 from fastapi import FastAPI
 
+from loopml.core.config import MAX_REQUEST_BYTES
 from loopml.server.mlflow_artifacts import MULTIPART_UNSUPPORTED
-from loopml.server.wire import MAX_JSON_BODY_BYTES
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -162,7 +162,7 @@ def test_listing_refuses_path_tricks(client: TestClient, expect_error: Expect, p
 
 def test_uploads_are_exempt_from_the_json_body_limit(client: TestClient, app: FastAPI) -> None:
     chunk = b"x" * (1 << 20)
-    chunks = MAX_JSON_BODY_BYTES // len(chunk) + 1
+    chunks = MAX_REQUEST_BYTES // len(chunk) + 1
     response = client.put(f"{ARTIFACTS}/1/over-limit.bin", content=iter([chunk] * chunks))
     assert response.status_code == 200, response.text
     assert app.state.tracking.artifacts.stat("1/over-limit.bin").size == chunks * len(chunk)

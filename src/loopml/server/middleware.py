@@ -35,7 +35,8 @@ class PayloadTooLarge(LimitExceeded):
     http_status = 413
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+def scope_header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of a request header (``name`` lower-case), or None."""
     for key, value in scope.get("headers", ()):
         if key == name:
             return bytes(value)
@@ -52,7 +53,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        offered = _header(scope, REQUEST_ID_HEADER)
+        offered = scope_header(scope, REQUEST_ID_HEADER)
         rid = offered if offered and _CLIENT_REQUEST_ID.match(offered) else new_id().encode()
         scope.setdefault("state", {})["request_id"] = rid.decode()
 
@@ -90,7 +91,7 @@ class UnexpectedErrorMiddleware:
             if started:
                 raise
             message = f"internal server error (request id {rid}); the server log has the details"
-            await _send_error(send, 500, {"error_code": "INTERNAL_ERROR", "message": message})
+            await send_error(send, 500, {"error_code": "INTERNAL_ERROR", "message": message})
 
 
 class BodyLimitMiddleware:
@@ -105,7 +106,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS or self.exempt(scope):
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = scope_header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await _send_too_large(send, self._error(int(declared)))
             return
@@ -135,12 +136,13 @@ class BodyLimitMiddleware:
 
 async def _send_too_large(send: Send, error: PayloadTooLarge) -> None:
     # The body was never read, so the connection cannot carry another request.
-    await _send_error(send, error.http_status, error.to_dict(), close=True)
+    await send_error(send, error.http_status, error.to_dict(), close=True)
 
 
-async def _send_error(
+async def send_error(
     send: Send, status: int, payload: dict[str, str], *, close: bool = False
 ) -> None:
+    """Answer with MLflow's JSON error body, from middleware that has no app to ask."""
     body = orjson.dumps(payload)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if close:

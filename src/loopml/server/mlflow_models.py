@@ -23,6 +23,7 @@ from loopml.server.openapi import body_doc, query_doc
 from loopml.server.state import Tracking
 from loopml.server.wire import empty_response, json_body, json_response, query_params
 from loopml.tracking.client import artifact_key
+from loopml.tracking.validation import check_key
 
 router = APIRouter(route_class=IdempotentRoute, tags=["MLflow logged models"])
 
@@ -144,6 +145,7 @@ def delete_logged_model_tag(
     ctx: ModelEditor, model_id: str, tag_key: str, client: Tracking
 ) -> Response:
     ctx.authorize(model_id)
+    check_key(tag_key, "tag_key")  # as set-tags checks it: refuses '..', '/x', control chars
     client.delete_logged_model_tag(model_id, tag_key)
     ctx.record("logged_model.delete_tag", model_id, key=tag_key)
     return empty_response()

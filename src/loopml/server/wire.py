@@ -32,7 +32,6 @@ T = TypeVar("T")
 
 # Request models forbid unknown fields and never coerce between JSON types.
 STRICT = ConfigDict(extra="forbid", strict=True)
-MAX_JSON_BODY_BYTES = 16 * 1024 * 1024
 JSON_MEDIA_TYPE = "application/json"
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
