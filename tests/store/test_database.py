@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,4 +165,18 @@ def test_migrations_create_exactly_the_tables_the_code_declares(tmp_path: Path) 
     db.initialize()
     with db.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    db.dispose()
+
+
+def test_a_new_sqlite_database_is_private_to_its_owner(tmp_path: Path) -> None:
+    """It holds password and token hashes and the audit log: no other local user reads it."""
+    home = tmp_path / "home"
+    db = Database(f"sqlite:///{home / 'loopml.db'}")
+    db.initialize()
+    with db.write() as conn:
+        conn.exec_driver_sql("SELECT 1")
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in home.iterdir()}
+    assert modes["loopml.db"] == 0o600
+    assert all(mode == 0o600 for mode in modes.values()), modes
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
     db.dispose()

@@ -10,9 +10,10 @@ a fresh database together.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,18 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _create_private_file(path: Path) -> None:
+    """Create a new SQLite file (and its folder) readable by its owner only.
+
+    It holds password and token hashes and the audit log; SQLite gives its
+    ``-wal`` and ``-shm`` files the database file's mode. Existing files and
+    folders keep the mode their owner chose.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 class Database:
     """A lazily opened engine for one database URL."""
 
@@ -68,7 +81,7 @@ class Database:
         backend = url.get_backend_name()
         if backend == "sqlite":
             if url.database and url.database != ":memory:":
-                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+                _create_private_file(Path(url.database))
             engine = create_engine(
                 url,
                 connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

@@ -58,7 +58,7 @@ def _migration_lock(db: Database, conn: Connection) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    with FileLock(f"{database}.migrate.lock", timeout=120):
+    with FileLock(f"{database}.migrate.lock", timeout=120, mode=0o600):
         yield
 
 
