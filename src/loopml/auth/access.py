@@ -26,6 +26,9 @@ SCOPE_CEILING = {
     Scope.WRITE: Permission.MANAGE,
     Scope.ADMIN: Permission.MANAGE,
 }
+# The kinds of object that carry grants; everything else is checked through one of
+# them (a run through its experiment). The one list the permissions API accepts.
+GRANTABLE_KINDS = ("experiment",)
 # The scopes an account of each role may give its tokens.
 ROLE_SCOPES = {
     Role.VIEWER: (Scope.READ,),

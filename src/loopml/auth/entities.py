@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -79,6 +80,20 @@ class Principal:
             "updated_ms": self.updated_ms,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Principal:
+        return cls(
+            principal_id=str(data["principal_id"]),
+            name=str(data["name"]),
+            kind=PrincipalKind(data["kind"]),
+            role=Role(data["role"]),
+            description=str(data.get("description") or ""),
+            disabled=bool(data["disabled"]),
+            created_ms=int(data["created_ms"]),
+            created_by=str(data["created_by"]),
+            updated_ms=int(data["updated_ms"]),
+        )
+
 
 @dataclass(frozen=True)
 class ApiToken:
@@ -116,6 +131,21 @@ class ApiToken:
             "last_used_ms": self.last_used_ms,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ApiToken:
+        return cls(
+            token_id=str(data["token_id"]),
+            principal_id=str(data["principal_id"]),
+            principal_name=str(data["principal_name"]),
+            name=str(data["name"]),
+            scope=Scope(data["scope"]),
+            created_ms=int(data["created_ms"]),
+            created_by=str(data["created_by"]),
+            expires_ms=_optional_int(data.get("expires_ms")),
+            revoked_ms=_optional_int(data.get("revoked_ms")),
+            last_used_ms=_optional_int(data.get("last_used_ms")),
+        )
+
 
 @dataclass(frozen=True)
 class NewToken:
@@ -145,6 +175,18 @@ class Grant:
             "granted_ms": self.granted_ms,
             "granted_by": self.granted_by,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Grant:
+        return cls(
+            principal_id=str(data["principal_id"]),
+            principal_name=str(data["principal_name"]),
+            resource_kind=str(data["resource_kind"]),
+            resource_id=str(data["resource_id"]),
+            permission=Permission(data["permission"]),
+            granted_ms=int(data["granted_ms"]),
+            granted_by=str(data["granted_by"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -203,6 +245,26 @@ class AuditEvent:
             "hash": self.hash,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AuditEvent:
+        return cls(
+            seq=int(data["seq"]),
+            event_id=str(data["event_id"]),
+            at_ms=int(data["at_ms"]),
+            actor_id=str(data["actor_id"]),
+            actor_name=str(data["actor_name"]),
+            token_id=data.get("token_id"),
+            action=str(data["action"]),
+            resource_kind=str(data["resource_kind"]),
+            resource_id=str(data["resource_id"]),
+            before=data.get("before"),
+            after=data.get("after"),
+            request_id=str(data["request_id"]),
+            client_addr=str(data["client_addr"]),
+            prev_hash=str(data["prev_hash"]),
+            hash=str(data["hash"]),
+        )
+
 
 @dataclass(frozen=True)
 class AuditVerification:
@@ -224,3 +286,18 @@ class AuditVerification:
             "first_bad_seq": self.first_bad_seq,
             "problem": self.problem,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AuditVerification:
+        return cls(
+            ok=bool(data["ok"]),
+            checked=int(data["checked"]),
+            head_seq=int(data["head_seq"]),
+            head_hash=str(data["head_hash"]),
+            first_bad_seq=_optional_int(data.get("first_bad_seq")),
+            problem=str(data.get("problem") or ""),
+        )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)

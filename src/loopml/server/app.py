@@ -25,18 +25,14 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from loopml import __version__
 from loopml.core.config import Settings
 from loopml.core.errors import LoopmlError, Unauthenticated
+from loopml.server import auth_api
 from loopml.server.access import build_access
 from loopml.server.guard import request_id
+from loopml.server.hardening import install_hardening
 from loopml.server.idempotency import IdempotencyStore
-from loopml.server.middleware import (
-    BodyLimitMiddleware,
-    RequestIdMiddleware,
-    UnexpectedErrorMiddleware,
-)
 from loopml.server.mlflow_api import include_mlflow_api
-from loopml.server.mlflow_artifacts import is_upload
 from loopml.server.openapi import install_openapi
-from loopml.server.wire import MAX_JSON_BODY_BYTES, field_path, json_response
+from loopml.server.wire import field_path, json_response
 from loopml.store.database import Database
 from loopml.tracking import TrackingClient, open_tracking
 
@@ -71,12 +67,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.auth and not app.state.access.service.has_admin():
         logger.warning(NO_ADMIN_WARNING)
     app.state.idempotency = IdempotencyStore(database)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_JSON_BODY_BYTES, exempt=is_upload)
-    app.add_middleware(UnexpectedErrorMiddleware)
-    app.add_middleware(RequestIdMiddleware)
+    install_hardening(app, settings)
     _add_error_handlers(app)
     _add_public_routes(app)
     include_mlflow_api(app)
+    app.include_router(auth_api.router, prefix=auth_api.PREFIX)
     install_openapi(app)
     return app
 
