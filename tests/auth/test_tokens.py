@@ -11,6 +11,7 @@ from sqlalchemy import select
 from loopml.auth import Actor, AuthService, PrincipalKind, Role, Scope
 from loopml.auth.service import TOKEN_TOUCH_INTERVAL_MS
 from loopml.auth.tokens import hash_secret, looks_like_token, new_token, parse_token, secret_matches
+from loopml.core.clock import now_ms
 from loopml.core.errors import (
     InvalidParameter,
     InvalidState,
@@ -357,3 +358,35 @@ def test_revoking(service: AuthService, make_actor: ActorFactory, root: Actor) -
     assert len(service.audit_events(root)) == events
     with pytest.raises(ResourceNotFound, match=r"no token with id"):
         service.revoke_token(root, new_id())
+
+
+def test_a_token_minted_with_a_token_expires_no_later_than_it(
+    service: AuthService, root: Actor
+) -> None:
+    service.create_account(root, "minter", kind=PrincipalKind.SERVICE, role=Role.EDITOR)
+    soon = now_ms() + 3_600_000
+    parent = service.create_token(
+        root, "parent", owner="minter", scope=Scope.WRITE, expires_ms=soon
+    )
+    actor = service.authenticate_token(parent.secret)
+    forever = service.create_token(actor, "child", scope=Scope.READ)
+    later = service.create_token(actor, "later", scope=Scope.READ, expires_ms=soon + 10**9)
+    sooner = service.create_token(actor, "sooner", scope=Scope.READ, expires_ms=soon - 1000)
+    assert forever.token.expires_ms == soon
+    assert later.token.expires_ms == soon
+    assert sooner.token.expires_ms == soon - 1000
+
+
+def test_a_read_token_may_revoke_itself_but_not_its_siblings(
+    service: AuthService, root: Actor
+) -> None:
+    service.create_account(root, "reader-bot", kind=PrincipalKind.SERVICE, role=Role.EDITOR)
+    writer = service.create_token(root, "ci", owner="reader-bot", scope=Scope.WRITE)
+    reader = service.create_token(root, "dash", owner="reader-bot", scope=Scope.READ)
+    actor = service.authenticate_token(reader.secret)
+    with pytest.raises(PermissionDenied, match="read-only token may revoke itself"):
+        service.revoke_token(actor, writer.token.token_id)
+    assert service.authenticate_token(writer.secret).name == "reader-bot"
+    service.revoke_token(actor, reader.token.token_id)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        service.authenticate_token(reader.secret)

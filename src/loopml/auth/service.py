@@ -276,6 +276,7 @@ class AuthService:
                     f"a {scope.value!r} token is more than {principal.role.value} "
                     f"{principal.name!r} or the credentials in use allow"
                 )
+            expires_ms = self._no_later_than_own_token(conn, actor, expires_ms)
             token_id, secret, secret_hash = new_token()
             values = {
                 "token_id": token_id,
@@ -323,6 +324,10 @@ class AuthService:
             before = _sql.token_from_row(row)
             if before.principal_id != actor.principal_id:
                 self._require_admin(actor, "revoke other accounts' tokens")
+            if actor.scope is Scope.READ and token_id != actor.token_id:
+                raise PermissionDenied(
+                    "a read-only token may revoke itself, not its account's other tokens"
+                )
             if before.revoked_ms is not None:
                 return before
             _sql.set_token_times(conn, token_id, revoked_ms=now_ms())
@@ -594,6 +599,18 @@ class AuthService:
         if row is None:
             raise ResourceNotFound(f"no account named {name!r}")
         return row
+
+    def _no_later_than_own_token(
+        self, conn: Connection, actor: Actor, expires_ms: int | None
+    ) -> int | None:
+        """A token minted with a token expires no later than the one in use."""
+        if actor.token_id is None:
+            return expires_ms
+        row = _sql.find_token(conn, actor.token_id)
+        limit = row["expires_ms"] if row is not None else None
+        if limit is None:
+            return expires_ms
+        return limit if expires_ms is None else min(expires_ms, int(limit))
 
     def _require_admin(self, actor: Actor, what: str) -> None:
         if not is_admin(actor):

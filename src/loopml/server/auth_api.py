@@ -158,15 +158,7 @@ def _refusal_recorded(ctx: RequestContext, target: str) -> Iterator[None]:
     try:
         yield
     except PermissionDenied:
-        if ctx.policy.action is not Action.READ:
-            ctx.service.record(
-                ctx.actor,
-                "access.denied",
-                ctx.policy.resource,
-                target,
-                after={"action": ctx.policy.action.value},
-                request_id=ctx.request_id,
-            )
+        ctx.record_denial(target)
         raise
 
 

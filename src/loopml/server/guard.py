@@ -125,7 +125,7 @@ class RequestContext:
         try:
             self._check(resource_id, action, kind, raising=True)
         except PermissionDenied:  # the resolver's too: artifact paths outside experiments
-            self._record_denial(f"{self.policy.resource} {resource_id}")
+            self.record_denial(f"{self.policy.resource} {resource_id}")
             raise
 
     def may(self, resource_id: str, action: Action | None = None, kind: str | None = None) -> bool:
@@ -152,7 +152,7 @@ class RequestContext:
     def authorize_admin(self, what: str) -> None:
         """Refuse (403) unless the caller is an admin (or auth is off)."""
         if self.access.enabled and not is_admin(self.actor):
-            self._record_denial(what)
+            self.record_denial(what)
             raise PermissionDenied(f"only admins may {what}; {self.actor.name!r} is not one")
 
     def readable(self) -> ReadScope:
@@ -190,7 +190,8 @@ class RequestContext:
         if self.access.enabled:
             self.service.grant_owner(self.actor, kind, resource_id)
 
-    def _record_denial(self, target: str) -> None:
+    def record_denial(self, target: str) -> None:
+        """Audit a refused write (``access.denied``); refused reads are not recorded."""
         if self.policy.action is Action.READ:
             return
         self.service.record(
@@ -271,7 +272,7 @@ class Guard:
         needed = self.policy.action.permission
         in_reach = self.policy.resource in SERVICE_KINDS or ceiling(actor).covers(needed)
         if access.enabled and not in_reach:
-            ctx._record_denial(self.policy.resource)
+            ctx.record_denial(self.policy.resource)
             how = f"a {actor.scope.value!r} token" if actor.scope is not None else "its role"
             raise PermissionDenied(
                 f"{actor.name!r} ({actor.role.value}) may not {self.policy.action.value} "
