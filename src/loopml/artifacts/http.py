@@ -15,8 +15,8 @@ import httpx
 
 from loopml.artifacts.entities import ArtifactEntry, FileInfo
 from loopml.artifacts.store import Payload
-from loopml.core.credentials import http_auth
-from loopml.core.errors import InvalidParameter, LoopmlError, ResourceNotFound, error_from_code
+from loopml.core.errors import InvalidParameter, ResourceNotFound
+from loopml.core.http import ServerConnection, raise_for_error
 from loopml.core.paths import safe_relpath
 
 PROXY_PATH = "/api/2.0/mlflow-artifacts/artifacts"
@@ -32,38 +32,11 @@ def _chunks(data: Payload) -> Iterable[bytes]:
     return (bytes(chunk) for chunk in data)
 
 
-def raise_for_error(response: httpx.Response) -> None:
-    """Turn a server error body ``{error_code, message}`` back into our exception."""
-    if response.is_success:
-        return
-    try:
-        body = response.json()
-        error = error_from_code(str(body["error_code"]), str(body["message"]))
-    except (ValueError, KeyError, TypeError):
-        error = LoopmlError(
-            f"HTTP {response.status_code} from {response.url}: {response.text[:200]}"
-        )
-    raise error
-
-
-class HttpArtifactStore:
+class HttpArtifactStore(ServerConnection):
     """Artifacts on a loopml server, or an MLflow server run with ``--serve-artifacts``."""
 
     def __init__(self, base_url: str, http: httpx.Client | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._http = http
-
-    @property
-    def http(self) -> httpx.Client:
-        if self._http is None:
-            self._http = httpx.Client(base_url=self.base_url, timeout=120.0, auth=http_auth())
-        return self._http
-
-    def close(self) -> None:
-        """Close pooled connections; the store reopens them if used again."""
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        super().__init__(base_url, timeout_s=120.0, http=http)
 
     def _url(self, path: str) -> str:
         return f"{PROXY_PATH}/{safe_relpath(path, allow_empty=False)}"

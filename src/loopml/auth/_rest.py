@@ -23,7 +23,6 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from loopml.artifacts.http import raise_for_error
 from loopml.auth.audit import AuditFilter
 from loopml.auth.entities import (
     ApiToken,
@@ -37,8 +36,8 @@ from loopml.auth.entities import (
     Role,
     Scope,
 )
-from loopml.core.credentials import http_auth
 from loopml.core.errors import LoopmlError, NotSupported
+from loopml.core.http import ServerConnection, raise_for_error
 
 API = "/api/loopml/v1"
 RETRY_STATUSES = frozenset({502, 503, 504})
@@ -50,28 +49,12 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-class RestAuth:
+class RestAuth(ServerConnection):
     """:class:`~loopml.auth.client.AuthApi` against the server at ``base_url``."""
 
     def __init__(self, base_url: str, retries: int = 3, timeout_s: float = 60.0) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, timeout_s)
         self.retries = retries
-        self.timeout_s = timeout_s
-        self._http: httpx.Client | None = None
-
-    @property
-    def http(self) -> httpx.Client:
-        if self._http is None:
-            self._http = httpx.Client(
-                base_url=self.base_url, timeout=self.timeout_s, auth=http_auth()
-            )
-        return self._http
-
-    def close(self) -> None:
-        """Close pooled connections; they reopen if the object is used again."""
-        if self._http is not None:
-            self._http.close()
-            self._http = None
 
     def _call(
         self,

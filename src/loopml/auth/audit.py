@@ -169,27 +169,25 @@ class AuditLog:
         with self.db.read() as conn:
             return [_event(row._mapping) for row in conn.execute(query)]
 
-    def count(self, action: str, resource_id: str, since_ms: int) -> int:
-        """How many ``action`` events on ``resource_id`` since ``since_ms`` (rate limits)."""
+    def count(
+        self,
+        action: str,
+        since_ms: int,
+        *,
+        resource_id: str | None = None,
+        client_addr: str | None = None,
+    ) -> int:
+        """How many ``action`` events since ``since_ms``, on a resource or from an address."""
         query = (
             select(func.count())
             .select_from(audit_events)
             .where(audit_events.c.action == action)
-            .where(audit_events.c.resource_id == resource_id)
             .where(audit_events.c.at_ms >= since_ms)
         )
-        with self.db.read() as conn:
-            return int(conn.execute(query).scalar_one())
-
-    def count_from(self, action: str, client_addr: str, since_ms: int) -> int:
-        """How many ``action`` events came from ``client_addr`` since ``since_ms``."""
-        query = (
-            select(func.count())
-            .select_from(audit_events)
-            .where(audit_events.c.action == action)
-            .where(audit_events.c.client_addr == client_addr)
-            .where(audit_events.c.at_ms >= since_ms)
-        )
+        if resource_id is not None:
+            query = query.where(audit_events.c.resource_id == resource_id)
+        if client_addr is not None:
+            query = query.where(audit_events.c.client_addr == client_addr)
         with self.db.read() as conn:
             return int(conn.execute(query).scalar_one())
 

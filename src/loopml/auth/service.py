@@ -412,8 +412,10 @@ class AuthService:
 
     def _check_login_rate(self, name: str, client_addr: str) -> None:
         since = now_ms() - LOGIN_WINDOW_MS
-        failures = self.audit.count(LOGIN_FAILED, name[:256], since)
-        by_address = self.audit.count_from(LOGIN_FAILED, client_addr, since) if client_addr else 0
+        failures = self.audit.count(LOGIN_FAILED, since, resource_id=name[:256])
+        by_address = (
+            self.audit.count(LOGIN_FAILED, since, client_addr=client_addr) if client_addr else 0
+        )
         if failures >= MAX_FAILURES_PER_ACCOUNT or by_address >= MAX_FAILURES_PER_ADDRESS:
             wait_s = LOGIN_WINDOW_MS // 1000
             raise TooManyRequests(

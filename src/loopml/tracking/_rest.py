@@ -15,10 +15,9 @@ from typing import Any
 import httpx
 import orjson
 
-from loopml.artifacts.http import raise_for_error
 from loopml.auth.access import EVERYTHING, ReadScope
-from loopml.core.credentials import http_auth
 from loopml.core.errors import LoopmlError, NotSupported, ResourceNotFound
+from loopml.core.http import ServerConnection, raise_for_error
 from loopml.tracking import _wire as wire
 from loopml.tracking.entities import (
     DatasetInput,
@@ -39,28 +38,12 @@ API = "/api/2.0/mlflow"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-class RestTrackingStore:
+class RestTrackingStore(ServerConnection):
     """A :class:`~loopml.tracking.store.TrackingStore` that calls a tracking server."""
 
     def __init__(self, base_url: str, retries: int = 3, timeout_s: float = 60.0) -> None:
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, timeout_s)
         self.retries = retries
-        self.timeout_s = timeout_s
-        self._http: httpx.Client | None = None
-
-    @property
-    def http(self) -> httpx.Client:
-        if self._http is None:
-            self._http = httpx.Client(
-                base_url=self.base_url, timeout=self.timeout_s, auth=http_auth()
-            )
-        return self._http
-
-    def close(self) -> None:
-        """Close pooled connections; the store reopens them if used again."""
-        if self._http is not None:
-            self._http.close()
-            self._http = None
 
     def _call(self, method: str, path: str, body: Any = None, params: Any = None) -> Any:
         headers = {"Content-Type": "application/json"}
