@@ -360,13 +360,16 @@ def test_revoking(service: AuthService, make_actor: ActorFactory, root: Actor) -
         service.revoke_token(root, new_id())
 
 
-def test_a_token_minted_with_a_token_expires_no_later_than_it(
+def test_only_admin_tokens_mint_tokens_and_never_longer_lived_ones(
     service: AuthService, root: Actor
 ) -> None:
-    service.create_account(root, "minter", kind=PrincipalKind.SERVICE, role=Role.EDITOR)
+    service.create_account(root, "minter", kind=PrincipalKind.SERVICE, role=Role.ADMIN)
     soon = now_ms() + 3_600_000
+    writer = service.create_token(root, "w", owner="minter", scope=Scope.WRITE)
+    with pytest.raises(PermissionDenied, match="not with another token"):
+        service.create_token(service.authenticate_token(writer.secret), "more")
     parent = service.create_token(
-        root, "parent", owner="minter", scope=Scope.WRITE, expires_ms=soon
+        root, "parent", owner="minter", scope=Scope.ADMIN, expires_ms=soon
     )
     actor = service.authenticate_token(parent.secret)
     forever = service.create_token(actor, "child", scope=Scope.READ)

@@ -272,7 +272,7 @@ def test_users_cannot_change_another_users_password(
     message = expect(
         api.post(f"{V1}/accounts/vic/password", json=body, auth=other), 403, "PERMISSION_DENIED"
     )
-    assert "another user's password" in message
+    assert "only admins may change another account's password" in message
 
 
 def test_passwords_never_reach_the_audit_log(

@@ -141,12 +141,9 @@ class AuthService:
         return principal
 
     def get_account(self, actor: Actor, name: str) -> Principal:
+        self._require_self_or_admin(actor, name, "read other accounts")
         with self.db.read() as conn:
-            row = self._find(conn, name)
-        principal = _sql.principal_from_row(row)
-        if principal.principal_id != actor.principal_id:
-            self._require_admin(actor, "read other accounts")
-        return principal
+            return _sql.principal_from_row(self._find(conn, name))
 
     def list_accounts(self, actor: Actor, kind: PrincipalKind | None = None) -> list[Principal]:
         self._require_admin(actor, "list accounts")
@@ -201,20 +198,28 @@ class AuthService:
         current_password: str | None = None,
         request_id: str = "",
     ) -> None:
-        """Admins reset anyone's password; users change their own with the current one."""
-        with self.db.write() as conn:
+        """Admins reset anyone's password; users change their own with the current one.
+
+        A wrong current password counts as a failed sign-in (audited, rate-limited),
+        so a stolen token cannot be used to guess its owner's password.
+        """
+        self._require_self_or_admin(actor, name, "change another account's password")
+        if actor.scope is Scope.READ:
+            raise PermissionDenied("a read-only token may not change a password")
+        with self.db.read() as conn:
             row = self._find(conn, name)
-            principal = _sql.principal_from_row(row)
-            if principal.kind is not PrincipalKind.USER:
-                raise InvalidParameter(f"{name!r} is a service account; it signs in with tokens")
-            if not is_admin(actor):
-                if principal.principal_id != actor.principal_id:
-                    raise PermissionDenied(f"{actor.name!r} may not change another user's password")
-                if current_password is None or not verify_password(
-                    row["password_hash"] or _DUMMY_HASH, current_password
-                ):
-                    raise PermissionDenied("the current password is wrong")
-            check_password_rules(principal.name, new_password)
+        principal = _sql.principal_from_row(row)
+        if principal.kind is not PrincipalKind.USER:
+            raise InvalidParameter(f"{name!r} is a service account; it signs in with tokens")
+        if not is_admin(actor):
+            self._check_login_rate(principal.name, actor.client_addr)
+            if current_password is None or not verify_password(
+                row["password_hash"] or _DUMMY_HASH, current_password
+            ):
+                self._record_login_failure(principal.name, actor.client_addr, request_id)
+                raise PermissionDenied("the current password is wrong")
+        check_password_rules(principal.name, new_password)
+        with self.db.write() as conn:
             _sql.update_principal(
                 conn,
                 principal.principal_id,
@@ -265,6 +270,13 @@ class AuthService:
         at = now_ms()
         if expires_ms is not None and expires_ms <= at:
             raise InvalidParameter("a token's expiry must be in the future")
+        if actor.token_id is not None and actor.scope is not Scope.ADMIN:
+            raise PermissionDenied(
+                "tokens are created after signing in with a password (or with an admin "
+                "token), not with another token: a leaked token must not mint more"
+            )
+        if owner:
+            self._require_self_or_admin(actor, owner, "create tokens for other accounts")
         with self.db.write() as conn:
             principal = _sql.principal_from_row(self._find(conn, owner or actor.principal_id))
             if principal.principal_id != actor.principal_id:
@@ -311,6 +323,8 @@ class AuthService:
             if everyone:
                 self._require_admin(actor, "list every account's tokens")
                 return _sql.list_tokens(conn, None)
+            if owner:
+                self._require_self_or_admin(actor, owner, "list other accounts' tokens")
             principal_id = self._find(conn, owner)["principal_id"] if owner else actor.principal_id
             if principal_id != actor.principal_id:
                 self._require_admin(actor, "list other accounts' tokens")
@@ -392,15 +406,18 @@ class AuthService:
         if row is None or not stored or not self._verified.verify(name, password, stored):
             if row is None or not stored:
                 verify_password(_DUMMY_HASH, password)
-            self.audit.append(
-                Actor("anonymous", "anonymous", Role.VIEWER, client_addr=client_addr),
-                LOGIN_FAILED,
-                "account",
-                account[:256],
-                request_id=request_id,
-            )
+            self._record_login_failure(account, client_addr, request_id)
             raise Unauthenticated("invalid username or password")
         return self._password_actor(row, client_addr)
+
+    def _record_login_failure(self, account: str, client_addr: str, request_id: str) -> None:
+        self.audit.append(
+            Actor("anonymous", "anonymous", Role.VIEWER, client_addr=client_addr),
+            LOGIN_FAILED,
+            "account",
+            account[:256],
+            request_id=request_id,
+        )
 
     def _password_actor(self, row: Any, client_addr: str) -> Actor:
         principal = _sql.principal_from_row(row)
@@ -521,17 +538,25 @@ class AuthService:
         resource_id: str | None = None,
         account: str | None = None,
     ) -> list[Grant]:
-        """Grants on a resource (readers of it may look) or of an account (itself or admins)."""
-        with self.db.read() as conn:
-            principal_id = self._find(conn, account)["principal_id"] if account else None
+        """Grants on a resource (readers of it may look) or of an account (itself or admins).
+
+        Refusals come before any lookup, so they never tell whether an account exists.
+        """
+        on_resource = kind is not None and resource_id is not None
         if not is_admin(actor):
-            if kind is not None and resource_id is not None:
-                self.require(actor, kind, resource_id, Permission.READ)
-            elif principal_id is None or principal_id != actor.principal_id:
+            if on_resource:
+                self.require(actor, str(kind), str(resource_id), Permission.READ)
+            elif account is None or account not in (actor.name, actor.principal_id):
                 raise PermissionDenied(
                     f"{actor.name!r} may list grants on a resource it can read, or its own grants"
                 )
         with self.db.read() as conn:
+            found = _sql.find_principal(conn, account) if account else None
+            if account and found is None:
+                if on_resource:
+                    return []
+                raise ResourceNotFound(f"no account named {account!r}")
+            principal_id = found["principal_id"] if found is not None else None
             return _sql.list_grants(conn, kind, resource_id, principal_id)
 
     def grant_owner(
@@ -613,6 +638,11 @@ class AuthService:
         if limit is None:
             return expires_ms
         return limit if expires_ms is None else min(expires_ms, int(limit))
+
+    def _require_self_or_admin(self, actor: Actor, name: str, what: str) -> None:
+        """Refuse before any lookup, so a refusal never tells whether ``name`` exists."""
+        if name not in (actor.name, actor.principal_id):
+            self._require_admin(actor, what)
 
     def _require_admin(self, actor: Actor, what: str) -> None:
         if not is_admin(actor):
