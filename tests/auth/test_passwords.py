@@ -166,3 +166,9 @@ def test_after_a_password_reset_the_old_password_no_longer_signs_in(
     with pytest.raises(Unauthenticated, match=r"^invalid username or password$"):
         service.authenticate_password("alice", PASSWORD)
     assert service.authenticate_password("alice", "a brand new secret").name == "alice"
+
+
+def test_a_password_cannot_look_like_a_token() -> None:
+    """Basic auth reads a password starting with lml_ as a token: it could never sign in."""
+    with pytest.raises(InvalidParameter, match="must not start with 'lml_'"):
+        check_password_rules("alice", "lml_this-is-long-enough")

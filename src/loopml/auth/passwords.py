@@ -36,6 +36,9 @@ def check_password_rules(name: str, password: str) -> None:
         raise InvalidParameter("password must not be the account name")
     if any(ord(c) < 32 for c in password):
         raise InvalidParameter("password must not contain control characters")
+    if password.startswith("lml_"):
+        # Basic auth takes a password in this form for an API token.
+        raise InvalidParameter("password must not start with 'lml_' (the API token prefix)")
 
 
 def hash_password(password: str) -> str:
