@@ -189,6 +189,9 @@ class Endpoint:
     aimed: bool = True
     unimplemented: bool = False  # 501 to whoever passes the guard; nothing is read or written
     destructive: bool = False
+    # The answer to an authenticated caller the rule refuses: 403, or a 404 where
+    # telling "not yours" from "missing" would let names be probed.
+    refused: tuple[int, str] = (403, "PERMISSION_DENIED")
 
     @property
     def order(self) -> int:
@@ -229,7 +232,9 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         "read", lambda t, n: Call(params={"experiment_id": t.experiment_id})
     ),
     ("GET", f"{M}/experiments/get-by-name"): Endpoint(
-        "read", lambda t, n: Call(params={"experiment_name": t.name})
+        "read",
+        lambda t, n: Call(params={"experiment_name": t.name}),
+        refused=(404, "RESOURCE_DOES_NOT_EXIST"),
     ),
     ("GET", f"{M}/experiments/search"): Endpoint(
         "read", lambda t, n: Call(params={"max_results": 10}), aimed=False
@@ -835,7 +840,6 @@ def test_a_reader_of_a_cannot_reach_b_by_guessing_ids(world_none: World) -> None
         world_none.get("reader", "metrics/get-history", run_id=b.run_id, metric_key="loss"),
         world_none.get("reader", "artifacts/list", run_id=b.run_id),
         world_none.get("reader", "experiments/get", experiment_id=b.experiment_id),
-        world_none.get("reader", "experiments/get-by-name", experiment_name=b.name),
         world_none.client.get(
             f"{M}/logged-models/{b.model_id}", headers=world_none.headers["reader"]
         ),
@@ -850,6 +854,13 @@ def test_a_reader_of_a_cannot_reach_b_by_guessing_ids(world_none: World) -> None
         assert response.status_code == 403, (response.url, response.text)
         assert response.json()["error_code"] == "PERMISSION_DENIED"
         assert "exp-b-param" not in response.text
+    # By name, B is as absent as a name nobody used: names cannot be probed.
+    by_name = world_none.get("reader", "experiments/get-by-name", experiment_name=b.name)
+    unused = world_none.get("reader", "experiments/get-by-name", experiment_name="no-such-name")
+    assert by_name.status_code == unused.status_code == 404
+    assert by_name.json()["message"].replace(b.name, "?") == unused.json()["message"].replace(
+        "no-such-name", "?"
+    )
     for ids in ([b.experiment_id], [a.experiment_id, b.experiment_id]):
         response = world_none.client.post(
             f"{M}/runs/search", json={"experiment_ids": ids}, headers=world_none.headers["reader"]
@@ -906,6 +917,23 @@ def test_a_run_cannot_link_a_model_of_another_experiment(world_none: World) -> N
         .get("model_outputs", [])
         == []
     )
+
+
+def test_a_model_cannot_name_a_source_run_of_another_experiment(world_none: World) -> None:
+    a, b = world_none.targets["A"], world_none.targets["B"]
+    body = {"experiment_id": a.experiment_id, "name": "borrowed", "source_run_id": b.run_id}
+    seq = world_none.audit_seq()
+    response = world_none.client.post(
+        f"{M}/logged-models", json=body, headers=world_none.headers["service"]
+    )
+    assert response.status_code == 403, response.text
+    assert world_none.events_since(seq) == [("access.denied", "service")]
+    found = world_none.client.post(
+        f"{M}/logged-models/search",
+        json={"experiment_ids": [a.experiment_id]},
+        headers=world_none.headers["service"],
+    )
+    assert "borrowed" not in found.text
 
 
 def test_metrics_cannot_be_written_to_a_model_of_another_experiment(world_none: World) -> None:
@@ -1034,7 +1062,7 @@ def _check_refused(world: World, case: Case, unchanged: Unchanged) -> list[str]:
     response = world.call(case.who, case.method, case.path, case.endpoint.build(target, 0))
     problems = []
     authenticated = case.who in CALLERS
-    status, code = (403, "PERMISSION_DENIED") if authenticated else (401, "UNAUTHENTICATED")
+    status, code = case.endpoint.refused if authenticated else (401, "UNAUTHENTICATED")
     body = response.json() if response.headers.get("content-type") == "application/json" else {}
     if response.status_code != status or body.get("error_code") != code:
         problems.append(f"expected {status} {code}, got {response.status_code} {response.text}")

@@ -95,9 +95,9 @@ def get_experiment_by_name(
 ) -> Response:
     name = query["experiment_name"]
     experiment = client.get_experiment_by_name(name)
-    if experiment is None:
+    if experiment is None or not ctx.may(experiment.experiment_id):
+        # One answer for "missing" and "not yours", so names cannot be probed.
         raise ResourceNotFound(f"Could not find experiment with name {name!r}")
-    ctx.authorize(experiment.experiment_id)
     return json_response({"experiment": experiment_json(experiment)})
 
 

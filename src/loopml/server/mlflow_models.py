@@ -49,6 +49,8 @@ def create_logged_model(
     client: Tracking,
 ) -> Response:
     ctx.authorize(body["experiment_id"])
+    if body.get("source_run_id"):  # the model shows its source run: it must be readable
+        ctx.authorize(body["source_run_id"], Action.READ, kind="run")
     model = client.create_logged_model(
         body["experiment_id"],
         name=body.get("name") or None,
