@@ -15,6 +15,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     cast,
     delete,
     insert,
@@ -108,6 +109,32 @@ def _tokens() -> Select[Any]:
     )
 
 
+_OWNER_COLUMNS = [column.label(f"owner_{column.name}") for column in principals.c]
+# Built once: a token is looked up on every authenticated request.
+_TOKEN_AND_OWNER = (
+    select(*_TOKEN_COLUMNS, *_OWNER_COLUMNS)
+    .join(principals, principals.c.principal_id == api_tokens.c.principal_id)
+    .where(api_tokens.c.token_id == bindparam("token_id"))
+)
+_GRANTED = select(resource_permissions.c.permission).where(
+    resource_permissions.c.principal_id == bindparam("principal_id"),
+    resource_permissions.c.resource_kind == bindparam("kind"),
+    resource_permissions.c.resource_id == bindparam("resource_id"),
+)
+
+
+def find_token_and_owner(
+    conn: Connection, token_id: str
+) -> tuple[Mapping[Any, Any], Principal] | None:
+    """A token's row (with its secret hash) and its owner, in one query."""
+    row = conn.execute(_TOKEN_AND_OWNER, {"token_id": token_id}).first()
+    if row is None:
+        return None
+    fields = row._mapping
+    owner = {column.name: fields[f"owner_{column.name}"] for column in principals.c}
+    return fields, principal_from_row(owner)
+
+
 def insert_token(conn: Connection, values: Mapping[Any, Any]) -> None:
     conn.execute(insert(api_tokens).values(**values))
 
@@ -130,11 +157,7 @@ def set_token_times(conn: Connection, token_id: str, **times: int) -> None:
 
 def granted(conn: Connection, principal_id: str, kind: str, resource_id: str) -> Permission | None:
     value = conn.execute(
-        select(resource_permissions.c.permission).where(
-            resource_permissions.c.principal_id == principal_id,
-            resource_permissions.c.resource_kind == kind,
-            resource_permissions.c.resource_id == resource_id,
-        )
+        _GRANTED, {"principal_id": principal_id, "kind": kind, "resource_id": resource_id}
     ).scalar_one_or_none()
     return Permission(value) if value is not None else None
 

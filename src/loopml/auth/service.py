@@ -367,16 +367,15 @@ class AuthService:
             raise Unauthenticated("malformed API token: expected lml_<id>_<secret>")
         token_id, secret = parsed
         with self.db.read() as conn:
-            row = _sql.find_token(conn, token_id)
-            owner = _sql.find_principal(conn, row["principal_id"]) if row is not None else None
-        if row is None or owner is None or not secret_matches(secret, row["secret_hash"]):
+            found = _sql.find_token_and_owner(conn, token_id)
+        if found is None or not secret_matches(secret, found[0]["secret_hash"]):
             raise Unauthenticated("invalid API token")
+        row, principal = found
         token = _sql.token_from_row(row)
         at = now_ms()
         state = token.state(at)
         if state != "active":
             raise Unauthenticated(f"API token {token.name!r} ({token_id}) is {state}")
-        principal = _sql.principal_from_row(owner)
         if principal.disabled:
             raise Unauthenticated(f"account {principal.name!r} is disabled")
         if token.last_used_ms is None or at - token.last_used_ms > TOKEN_TOUCH_INTERVAL_MS:

@@ -8,7 +8,9 @@ is the only location this server proxies); anything else is admins' only.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import Select, bindparam, select
 
 from loopml.auth import AuthService, Permission
 from loopml.core.config import Settings
@@ -23,21 +25,27 @@ def build_access(settings: Settings, db: Database) -> AccessControl:
     return AccessControl(service, settings.auth, resolvers=tracking_resolvers(db))
 
 
+# Built once: one of these runs on nearly every authorized request.
+_RUN_EXPERIMENT = select(runs.c.experiment_id).where(runs.c.run_uuid == bindparam("id"))
+_MODEL_EXPERIMENT = select(logged_models.c.experiment_id).where(
+    logged_models.c.model_id == bindparam("id")
+)
+
+
 def tracking_resolvers(db: Database) -> dict[str, Resolver]:
+    def experiment_of(query: Select[Any], object_id: str) -> tuple[str, str] | None:
+        with db.read() as conn:
+            found = conn.execute(query, {"id": object_id}).scalar_one_or_none()
+        return ("experiment", str(found)) if found is not None else None
+
     def experiment(experiment_id: str) -> tuple[str, str] | None:
         return ("experiment", experiment_id)
 
     def run(run_id: str) -> tuple[str, str] | None:
-        query = select(runs.c.experiment_id).where(runs.c.run_uuid == run_id)
-        with db.read() as conn:
-            found = conn.execute(query).scalar_one_or_none()
-        return ("experiment", str(found)) if found is not None else None
+        return experiment_of(_RUN_EXPERIMENT, run_id)
 
     def logged_model(model_id: str) -> tuple[str, str] | None:
-        query = select(logged_models.c.experiment_id).where(logged_models.c.model_id == model_id)
-        with db.read() as conn:
-            found = conn.execute(query).scalar_one_or_none()
-        return ("experiment", str(found)) if found is not None else None
+        return experiment_of(_MODEL_EXPERIMENT, model_id)
 
     def artifact(path: str) -> tuple[str, str] | None:
         first = path.split("/", 1)[0]
