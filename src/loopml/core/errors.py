@@ -70,6 +70,13 @@ class PermissionDenied(LoopmlError):
     http_status = 403
 
 
+class Conflict(LoopmlError):
+    """A write lost a race (compare-and-swap, a request still in flight); retry after a re-read."""
+
+    error_code = "RESOURCE_CONFLICT"
+    http_status = 409
+
+
 class TooManyRequests(LoopmlError):
     """A caller over a rate limit (failed sign-ins); the message says when to retry."""
 
@@ -99,6 +106,7 @@ _BY_CODE: dict[str, type[LoopmlError]] = {
         InvalidState,
         Unauthenticated,
         PermissionDenied,
+        Conflict,
         TooManyRequests,
         NotSupported,
     )

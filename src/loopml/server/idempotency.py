@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from loopml.core.clock import now_ms
-from loopml.core.errors import InvalidParameter, LoopmlError
+from loopml.core.errors import Conflict, InvalidParameter, LoopmlError
 from loopml.server.guard import authenticate
 from loopml.server.wire import JSON_MEDIA_TYPE, json_response
 from loopml.store import tables as t
@@ -56,9 +56,8 @@ class IdempotencyKeyReused(InvalidParameter):
     http_status = 422
 
 
-class IdempotencyInProgress(LoopmlError):
-    error_code = "RESOURCE_CONFLICT"
-    http_status = 409
+class IdempotencyInProgress(Conflict):
+    """The first attempt of a keyed request is still running."""
 
 
 @dataclass(frozen=True)

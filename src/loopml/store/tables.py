@@ -356,3 +356,57 @@ audit_head = Table(
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# --- datasets -------------------------------------------------------------------
+
+# A named dataset; its versions are immutable snapshots (Parquet in the artifact store).
+data_assets = Table(
+    "data_assets",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+data_versions = Table(
+    "data_versions",
+    metadata,
+    Column(
+        "name",
+        String(128),
+        ForeignKey("data_assets.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("artifact_path", Text, nullable=False),
+    Column("schema", Text, nullable=False),
+    Column("row_count", BigInteger, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("source_uri", Text, nullable=False, default=""),
+    Column("parents", Text, nullable=False, default="[]"),
+    Column("run_id", String(32)),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    UniqueConstraint("name", "content_hash"),
+)
+
+# Movable names for versions ("prod", "golden"); moved by compare-and-swap on revision.
+data_tags = Table(
+    "data_tags",
+    metadata,
+    Column(
+        "name",
+        String(128),
+        ForeignKey("data_assets.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("tag", String(128), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("updated_by", String(256), nullable=False),
+)
