@@ -150,15 +150,15 @@ def _open(source: Any) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
 def _open_path(path: Path) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     if not path.exists():
         raise InvalidParameter(f"no such file or directory: {path}")
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    formats = {TABLE_SUFFIXES.get(p.suffix.lower()) for p in files if not p.name.startswith(".")}
+    found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    tables = [p for p in found if not p.name.startswith(".")]
+    formats = {TABLE_SUFFIXES.get(p.suffix.lower()) for p in tables}
     if None in formats or len(formats) != 1:
         raise InvalidParameter(
             f"{path}: expected Parquet (.parquet) or CSV (.csv) files of one kind; "
-            f"found {sorted(p.suffix or p.name for p in files)[:5]}"
+            f"found {sorted(p.suffix or p.name for p in tables)[:5]}"
         )
     fmt = formats.pop()
-    tables = [p for p in files if not p.name.startswith(".")]
     try:
         if fmt == "csv":
             return _csv_batches(tables)

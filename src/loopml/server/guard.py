@@ -216,7 +216,20 @@ def client_address(request: Request) -> str:
 
 
 def authenticate(request: Request, access: AccessControl) -> Actor:
-    """The actor behind a request: ``anonymous`` with auth off, else from its credentials."""
+    """The actor behind a request: ``anonymous`` with auth off, else from its credentials.
+
+    Worked out once per request and kept on ``request.state``: the idempotency
+    layer authenticates before a replay, and the guard then reuses the answer.
+    """
+    known = getattr(request.state, "actor", None)
+    if isinstance(known, Actor):
+        return known
+    actor = _authenticate(request, access)
+    request.state.actor = actor
+    return actor
+
+
+def _authenticate(request: Request, access: AccessControl) -> Actor:
     address = client_address(request)
     if not access.enabled:
         return dataclasses.replace(ANONYMOUS, client_addr=address)
