@@ -53,6 +53,11 @@ def active_run() -> ActiveRun | None:
     return fluent.active_run()
 
 
+def read_dataset(ref: str, *, format: str = "pandas", context: str = "training") -> Any:
+    """Read ``data:NAME@VERSION`` and record it as an input of the active run (if any)."""
+    return get_client().read_dataset(ref, format=format, context=context)
+
+
 def __getattr__(name: str) -> Any:
     if name == "Client":
         from loopml.client import Client
@@ -66,6 +71,7 @@ __all__ = [
     "__version__",
     "active_run",
     "get_client",
+    "read_dataset",
     "set_tracking_uri",
     "start_run",
 ]

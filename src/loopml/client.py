@@ -9,13 +9,16 @@ process, no server needed; an ``http(s)://`` URI talks to ``loopml server``
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from loopml.core.config import Settings
+from loopml.core.errors import InvalidParameter
 from loopml.tracking.client import TrackingClient
 
 if TYPE_CHECKING:
     from loopml.auth.client import AuthApi
+    from loopml.data import DataApi
+    from loopml.tracking.lineage import ModelLineage
 
 TRACKING_URI_ENV = "LOOPML_TRACKING_URI"
 
@@ -38,6 +41,7 @@ class Client(TrackingClient):
 
             super().__init__(RestTrackingStore(resolved), HttpArtifactStore(resolved))
             self._auth: AuthApi | None = None
+            self._data: DataApi | None = None
             return
         home = resolved.removeprefix("file://") if resolved else None
         settings = Settings.from_env(home)
@@ -51,6 +55,7 @@ class Client(TrackingClient):
         )
         self.settings = settings
         self._auth = None
+        self._data = None
 
     @property
     def auth(self) -> AuthApi:
@@ -72,10 +77,86 @@ class Client(TrackingClient):
         db.initialize()
         return LocalAuth(AuthService(db), local_actor())
 
+    @property
+    def data(self) -> DataApi:
+        """Dataset versions, validation, profiles and diffs: in process, or the server's."""
+        if self._data is None:
+            self._data = self._open_data()
+        return self._data
+
+    def _open_data(self) -> DataApi:
+        if self.uri and self.uri.startswith(("http://", "https://")):
+            from loopml.data._rest import RestData
+
+            return RestData(self.uri)
+        from loopml.artifacts import ArtifactStore
+        from loopml.auth import local_actor
+        from loopml.data import DataClient
+        from loopml.data._sql import SqlDataStore
+
+        db = getattr(self.store, "db", None)
+        assert db is not None
+        assert isinstance(self.artifacts, ArtifactStore)
+        db.initialize()
+        return DataClient(
+            SqlDataStore(db),
+            self.artifacts,
+            local_actor(),
+            self.settings.home / "tmp",
+            data_roots=self.settings.data_roots,
+        )
+
+    def read_dataset(
+        self,
+        ref: str,
+        *,
+        run_id: str | None = None,
+        format: str = "pandas",
+        context: str = "training",
+    ) -> Any:
+        """Read a dataset version and record it as an input of ``run_id`` (or the active run).
+
+        ``format``: ``pandas``, ``arrow`` or ``duckdb``. The input appears in the
+        run's inputs for the ``mlflow`` client too, which is what lineage follows.
+        """
+        readers = {
+            "pandas": self.data.read_pandas,
+            "arrow": self.data.read_arrow,
+            "duckdb": self.data.read_duckdb,
+        }
+        if format not in readers:
+            raise InvalidParameter(f"format must be one of {', '.join(readers)}; got {format!r}")
+        version = self.data.get(ref)
+        frame = readers[format](version.ref)
+        if run_id is None:
+            from loopml.tracking.fluent import active_run
+
+            active = active_run()
+            run_id = active.info.run_id if active is not None else None
+        if run_id is not None:
+            self.log_dataset_input(run_id, version.ref, context=context)
+        return frame
+
+    def log_dataset_input(self, run_id: str, ref: str, *, context: str = "training") -> None:
+        """Record that ``run_id`` used the dataset version ``ref`` (MLflow's ``log_inputs``)."""
+        from loopml.tracking.lineage import dataset_input
+
+        self.log_inputs(run_id, [dataset_input(self.data.get(ref), context)])
+
+    def model_lineage(self, model_id: str) -> ModelLineage:
+        """The dataset versions behind a logged model: its run's inputs and their ancestors."""
+        from loopml.tracking.lineage import ModelLineage, run_lineage
+
+        model = self.get_logged_model(model_id)
+        if model.source_run_id is None:
+            return ModelLineage(model_id, None, [])
+        run = self.get_run(model.source_run_id)
+        return ModelLineage(model_id, run.info.run_id, run_lineage(self.data, run))
+
     def close(self) -> None:
         """Flush queued metrics and release connections (HTTP pools, database engine)."""
         self.metric_batcher.flush()
-        for part in (self._auth, self.store, self.artifacts):
+        for part in (self._auth, self._data, self.store, self.artifacts):
             closer = getattr(part, "close", None) or getattr(
                 getattr(part, "db", None), "dispose", None
             )

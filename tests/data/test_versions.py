@@ -10,10 +10,13 @@ import pandas as pd
 import pytest
 
 from loopml.artifacts import ArtifactStore
+from loopml.auth import Actor, Role
 from loopml.core.errors import Conflict, InvalidParameter, ResourceNotFound
 from loopml.data import DataClient
 from loopml.data._sql import SqlDataStore
 from loopml.store.database import Database
+
+TESTER = Actor("p-tester", "tester", Role.EDITOR)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -25,7 +28,7 @@ def data(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DataClient]
     db = Database(url)
     db.initialize()
     yield DataClient(
-        SqlDataStore(db), ArtifactStore(str(tmp_path / "artifacts")), "tester", tmp_path / "work"
+        SqlDataStore(db), ArtifactStore(str(tmp_path / "artifacts")), TESTER, tmp_path / "work"
     )
     db.dispose()
 

@@ -241,6 +241,42 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def data_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """SQLite with auth on and default permission read: an admin, and two editors.
+
+    ``reader`` may read what ``owner`` makes (the default) but holds no grant on it.
+    """
+    server = ServerProcess(tmp_path_factory.mktemp("server-data"), auth=True)
+    server.add_account("admin", Role.ADMIN, scope=Scope.ADMIN)
+    server.add_account("owner", Role.EDITOR)
+    server.add_account("reader", Role.EDITOR)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client_as(
+    data_server: ServerProcess, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[str], Any]]:
+    """``client_as(name)``: a ``loopml.Client`` on ``data_server`` with that account's token."""
+    from loopml.client import Client
+
+    opened: list[Client] = []
+
+    def make(name: str) -> Client:
+        use_credentials(monkeypatch, {})
+        monkeypatch.setenv("LOOPML_TRACKING_TOKEN", data_server.accounts[name].token)
+        client = Client(data_server.url)
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.close()
+
+
 @dataclass(frozen=True)
 class MlflowTarget:
     """A server for the mlflow client, and the ``MLFLOW_TRACKING_*`` credentials to use."""

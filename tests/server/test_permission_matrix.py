@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import io
 import itertools
 import json
 import re
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
@@ -162,6 +165,7 @@ class Target:
     name: str
     run_id: str
     model_id: str
+    dataset: str
 
     @property
     def artifacts(self) -> str:
@@ -217,6 +221,20 @@ def _artifact(name: str, content: bytes | None = None) -> Build:
 def _metric(n: int) -> dict[str, Any]:
     return {"key": "loss", "value": 1.0 / (n + 1), "timestamp": 1_700_000_000_000 + n, "step": n}
 
+
+def _parquet(n: int) -> bytes:
+    """A small table as Parquet bytes, different for each ``n`` (so each upload is new)."""
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"id": [n, n + 1], "x": [0.5, 1.5]}), sink)
+    return sink.getvalue()
+
+
+def _dataset(**call: Any) -> Build:
+    return lambda t, n: Call(path={"name": t.dataset, "selector": "1"}, **call)
+
+
+SUITE = {"name": "s", "expectations": [{"not_null": {"column": "id"}}]}
+DV = "/api/loopml/v1/datasets"
 
 MODEL_JSON = json.dumps(
     {"artifact_path": "m", "flavors": {}, "utc_time_created": "2024-01-01", "run_id": "r"}
@@ -328,6 +346,34 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ),
     ("GET", f"{MA}/presigned/{{path:path}}"): Endpoint(
         "read", _artifact("file.txt"), aimed=False, unimplemented=True
+    ),
+    # datasets: grants live on each dataset (A's is the owner's, B's the admin's)
+    ("GET", DV): Endpoint("read", lambda t, n: Call(), aimed=False),
+    ("GET", f"{DV}/{{name}}"): Endpoint("read", _dataset()),
+    ("GET", f"{DV}/{{name}}/versions"): Endpoint("read", _dataset()),
+    ("POST", f"{DV}/{{name}}/versions"): Endpoint(
+        "edit",
+        lambda t, n: Call(path={"name": t.dataset}, content=_parquet(100 + n)),
+    ),
+    ("GET", f"{DV}/{{name}}/versions/{{selector}}"): Endpoint("read", _dataset()),
+    ("GET", f"{DV}/{{name}}/versions/{{selector}}/content"): Endpoint("read", _dataset()),
+    ("GET", f"{DV}/{{name}}/versions/{{selector}}/profile"): Endpoint("read", _dataset()),
+    ("GET", f"{DV}/{{name}}/versions/{{selector}}/suggested-suite"): Endpoint("read", _dataset()),
+    ("GET", f"{DV}/{{name}}/versions/{{selector}}/validations"): Endpoint("read", _dataset()),
+    ("POST", f"{DV}/{{name}}/versions/{{selector}}/validations"): Endpoint(
+        "edit", _dataset(json={"suite": SUITE})
+    ),
+    ("GET", f"{DV}/{{name}}/diff"): Endpoint(
+        "read", _dataset(params={"before": "1", "after": "latest"})
+    ),
+    ("PUT", f"{DV}/{{name}}/tags/{{tag}}"): Endpoint(
+        "edit",
+        lambda t, n: Call(path={"name": t.dataset, "tag": f"t{n}"}, json={"version": 1}),
+    ),
+    ("PUT", f"{DV}/{{name}}/suite"): Endpoint("edit", _dataset(json={"suite": SUITE})),
+    ("PUT", f"{DV}/{{name}}/columns/{{column}}/tags"): Endpoint(
+        "manage",
+        lambda t, n: Call(path={"name": t.dataset, "column": "x"}, json={"tags": ["pii"]}),
     ),
 }
 
@@ -749,7 +795,12 @@ def _populate(world: World, who: str, name: str) -> Target:
         "logged-models",
         {"experiment_id": experiment_id, "tags": [{"key": "t0", "value": "x"}]},
     )["model"]["info"]
-    target = Target(str(experiment_id), name, run["run_id"], model["model_id"])
+    dataset = f"ds-{name}"
+    uploaded = world.client.post(
+        f"{DV}/{dataset}/versions", content=_parquet(0), headers=world.headers[who]
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    target = Target(str(experiment_id), name, run["run_id"], model["model_id"], dataset)
     for path in (
         f"{target.artifacts}/file.txt",
         f"{experiment_id}/models/{target.model_id}/artifacts/MLmodel",
@@ -791,6 +842,10 @@ def _world(home: Path, default: str) -> Iterator[World]:
     service.grant(local, "reader", "experiment", experiment_a, Permission.READ)
     service.grant(local, "viewer", "experiment", experiment_a, Permission.EDIT)
     service.grant(local, "service", "experiment", experiment_a, Permission.EDIT)
+    dataset_a = world.targets["A"].dataset
+    service.grant(local, "reader", "dataset", dataset_a, Permission.READ)
+    service.grant(local, "viewer", "dataset", dataset_a, Permission.EDIT)
+    service.grant(local, "service", "dataset", dataset_a, Permission.EDIT)
     world.count_row_writes()
     yield world
     client.__exit__(None, None, None)

@@ -123,6 +123,16 @@ class ArtifactStore:
         """Open the artifact's content for reading; the caller closes it."""
         return self._open_blob(self.stat(path))
 
+    def local_file(self, path: str) -> Path | None:
+        """The artifact's content as a local file (read-only!), or None on a remote store.
+
+        Lets engines that scan files themselves (DuckDB, Arrow) skip a copy.
+        """
+        entry = self.stat(path)
+        if not self._location.local:
+            return None
+        return Path(self._blob(entry.sha256))
+
     def iter_bytes(self, path: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         """Stream the artifact's content, so large files never sit whole in memory."""
         if chunk_size < 1:

@@ -458,6 +458,11 @@ class AuthService:
                 f"(permission: {have.value})"
             )
 
+    def has_grant(self, actor: Actor, kind: str, resource_id: str) -> bool:
+        """Whether ``actor`` holds a grant on the resource itself (the default does not count)."""
+        with self.db.read() as conn:
+            return _sql.granted(conn, actor.principal_id, kind, str(resource_id)) is not None
+
     def readable(self, actor: Actor) -> ReadScope:
         """What a search by ``actor`` may return: everything, or only its granted resources."""
         if is_admin(actor) or self.default_permission.covers(Permission.READ):

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from loopml.cli import accounts, audit, db, experiments, permissions, runs, tokens
+from loopml.cli import (
+    accounts,
+    audit,
+    data,
+    data_quality,  # noqa: F401  (registers its commands on the data group)
+    db,
+    experiments,
+    permissions,
+    runs,
+    tokens,
+)
 from loopml.cli.demo import demo
 from loopml.cli.server import server
 
@@ -19,6 +29,7 @@ app.command("demo")(demo)
 app.add_typer(db.app, name="db")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
+app.add_typer(data.app, name="data")
 app.command("whoami")(accounts.whoami)
 app.add_typer(accounts.users, name="users")
 app.add_typer(accounts.service_accounts, name="service-accounts")

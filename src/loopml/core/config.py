@@ -38,6 +38,8 @@ class Settings:
     # Origins allowed cross-origin requests; empty means CORS stays off.
     cors_origins: tuple[str, ...] = ()
     max_request_bytes: int = MAX_REQUEST_BYTES
+    # Directories whose files may be snapshotted as dataset versions (empty: any path).
+    data_roots: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.auth_default_permission not in DEFAULT_PERMISSIONS:
@@ -73,6 +75,7 @@ class Settings:
             allowed_hosts=_words(env.get("LOOPML_ALLOWED_HOSTS", "")),
             cors_origins=_words(env.get("LOOPML_CORS_ORIGINS", "")),
             max_request_bytes=_int(env.get("LOOPML_MAX_REQUEST_BYTES"), "LOOPML_MAX_REQUEST_BYTES"),
+            data_roots=_words(env.get("LOOPML_DATA_ROOTS", "")),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -86,6 +89,7 @@ class Settings:
             "LOOPML_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
             "LOOPML_CORS_ORIGINS": ",".join(self.cors_origins),
             "LOOPML_MAX_REQUEST_BYTES": str(self.max_request_bytes),
+            "LOOPML_DATA_ROOTS": ",".join(self.data_roots),
         }
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from loopml.auth import Actor
 from loopml.core.config import Settings
-from loopml.data.client import Added, DataClient
+from loopml.data.client import Added, DataApi, DataClient
 from loopml.data.entities import DataRef, Dataset, DatasetVersion
 
 
-def open_data(settings: Settings | None = None, actor: str | None = None) -> DataClient:
+def open_data(settings: Settings | None = None, actor: Actor | None = None) -> DataClient:
     """A data client on the configured database and artifact root, acting as ``actor``.
 
     Embedded use acts as the local OS user, like the rest of the embedded API.
@@ -31,8 +32,9 @@ def open_data(settings: Settings | None = None, actor: str | None = None) -> Dat
     return DataClient(
         SqlDataStore(db),
         ArtifactStore(settings.artifact_root),
-        actor or local_actor().name,
+        actor or local_actor(),
         settings.home / "tmp",
+        data_roots=settings.data_roots,
     )
 
 
@@ -47,6 +49,7 @@ def log_dataset(name: str, source: Any, **options: Any) -> DatasetVersion:
 
 __all__ = [
     "Added",
+    "DataApi",
     "DataClient",
     "DataRef",
     "Dataset",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from loopml.core.errors import InvalidParameter
@@ -48,10 +48,20 @@ class DatasetVersion:
     description: str
     created_ms: int
     created_by: str
+    validation_status: str | None = None  # "passed"/"failed" by the attached suite; None: never
 
     @property
     def ref(self) -> str:
         return f"data:{self.name}@{self.version}"
+
+    def checked_valid(self) -> DatasetVersion:
+        """This version, unless its attached suite failed it (what pipelines refuse)."""
+        if self.validation_status == "failed":
+            raise InvalidParameter(
+                f"{self.ref} failed validation against its dataset's suite; "
+                "fix the data, or validate it again after changing the suite"
+            )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,7 +79,12 @@ class DatasetVersion:
             "description": self.description,
             "created_ms": self.created_ms,
             "created_by": self.created_by,
+            "validation_status": self.validation_status,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetVersion:
+        return cls(**{k: v for k, v in data.items() if k != "ref"})
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,33 @@ class Dataset:
     updated_ms: int
     latest_version: int | None
     tags: dict[str, int]
+    column_tags: dict[str, list[str]] = field(default_factory=dict)
+    suite: dict[str, Any] | None = None  # the attached validation suite, as a dict
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Dataset:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class StoredValidation:
+    """A validation report kept with a version (``report`` is ``ValidationReport.to_dict()``)."""
+
+    suite_name: str
+    success: bool
+    report: dict[str, Any]
+    created_ms: int = 0
+    created_by: str = ""
+
+    @property
+    def status(self) -> str:
+        return "passed" if self.success else "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The app's :class:`~loopml.server.guard.AccessControl`: the auth service and resolvers.
 
-Grants live on experiments; a run, a logged model or an artifact is checked
+Grants live on experiments and datasets; a run, a logged model or an artifact is checked
 through the experiment it belongs to, found with one indexed query. An
 artifact path's first segment is its experiment (``mlflow-artifacts:/<id>/...``
 is the only location this server proxies); anything else is admins' only.
@@ -17,12 +17,13 @@ from loopml.core.config import Settings
 from loopml.core.errors import PermissionDenied
 from loopml.server.guard import AccessControl, Resolver
 from loopml.store.database import Database
-from loopml.store.tables import logged_models, runs
+from loopml.store.tables import data_assets, logged_models, runs
 
 
 def build_access(settings: Settings, db: Database) -> AccessControl:
     service = AuthService(db, Permission(settings.auth_default_permission))
-    return AccessControl(service, settings.auth, resolvers=tracking_resolvers(db))
+    resolvers = {**tracking_resolvers(db), **data_resolvers(db)}
+    return AccessControl(service, settings.auth, resolvers=resolvers)
 
 
 # Built once: one of these runs on nearly every authorized request.
@@ -30,6 +31,20 @@ _RUN_EXPERIMENT = select(runs.c.experiment_id).where(runs.c.run_uuid == bindpara
 _MODEL_EXPERIMENT = select(logged_models.c.experiment_id).where(
     logged_models.c.model_id == bindparam("id")
 )
+
+
+_DATASET = select(data_assets.c.name).where(data_assets.c.name == bindparam("id"))
+
+
+def data_resolvers(db: Database) -> dict[str, Resolver]:
+    """Grants live on the dataset itself; one that does not exist yet may be created."""
+
+    def dataset(name: str) -> tuple[str, str] | None:
+        with db.read() as conn:
+            found = conn.execute(_DATASET, {"id": name}).scalar_one_or_none()
+        return ("dataset", name) if found is not None else None
+
+    return {"dataset": dataset}
 
 
 def tracking_resolvers(db: Database) -> dict[str, Resolver]:

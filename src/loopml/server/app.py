@@ -25,7 +25,8 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from loopml import __version__
 from loopml.core.config import Settings
 from loopml.core.errors import LoopmlError, Unauthenticated
-from loopml.server import auth_api
+from loopml.data._sql import SqlDataStore
+from loopml.server import auth_api, data_api
 from loopml.server.access import build_access
 from loopml.server.guard import request_id
 from loopml.server.hardening import install_hardening
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tracking = tracking
     database = _database(tracking, settings)
     app.state.access = build_access(settings, database)
+    app.state.data_store = SqlDataStore(database)
     if settings.auth and not app.state.access.service.has_admin():
         logger.warning(NO_ADMIN_WARNING)
     app.state.idempotency = IdempotencyStore(database)
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _add_public_routes(app)
     include_mlflow_api(app)
     app.include_router(auth_api.router, prefix=auth_api.PREFIX)
+    app.include_router(data_api.router, prefix=data_api.PREFIX)
     install_openapi(app)
     return app
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Required
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import Field, Strict, TypeAdapter, with_config
 from starlette.responses import Response
 from typing_extensions import TypedDict
@@ -29,9 +29,10 @@ from loopml.auth import AuditFilter, Permission, PrincipalKind, Role, Scope
 from loopml.auth.access import GRANTABLE_KINDS
 from loopml.auth.audit import MAX_LIST
 from loopml.core.errors import InvalidParameter, NotSupported, PermissionDenied
+from loopml.data._sql import SqlDataStore
+from loopml.data.entities import check_dataset_name
 from loopml.server.guard import Action, RequestContext, guard
 from loopml.server.openapi import body_doc, query_doc
-from loopml.server.state import Tracking
 from loopml.server.wire import (
     STRICT,
     Bool,
@@ -171,10 +172,14 @@ def _grantable(kind: str) -> str:
     return kind
 
 
-def _existing(client: TrackingClient, kind: str, resource_id: str) -> str:
+def _existing(request: Request, kind: str, resource_id: str) -> str:
     """The object's canonical id; 404 when it does not exist. Each grantable kind needs a lookup."""
     if kind == "experiment":
-        return client.get_experiment(resource_id).experiment_id
+        tracking: TrackingClient = request.app.state.tracking
+        return tracking.get_experiment(resource_id).experiment_id
+    if kind == "dataset":
+        store: SqlDataStore = request.app.state.data_store
+        return store.dataset(check_dataset_name(resource_id)).name
     raise NotSupported(f"this server cannot grant permissions on {kind}s yet")
 
 
@@ -321,14 +326,14 @@ def revoke_token(ctx: TokenManager, token_id: str) -> Response:
 
 @router.post("/permissions", openapi_extra=body_doc(GRANT))
 def grant(
-    ctx: GrantManager, body: Annotated[GrantBody, json_body(GRANT)], client: Tracking
+    ctx: GrantManager, body: Annotated[GrantBody, json_body(GRANT)], request: Request
 ) -> Response:
     """Give an account read, edit or manage on an object you manage; 404 if it does not exist."""
     kind, resource_id = _grantable(body["resource_kind"]), body["resource_id"]
     with _refusal_recorded(ctx, f"{kind} {resource_id}"):
         # Authorized before the lookup, so a 404 never tells a stranger what exists.
         ctx.service.require(ctx.actor, kind, resource_id, Permission.MANAGE)
-        resource_id = _existing(client, kind, resource_id)
+        resource_id = _existing(request, kind, resource_id)
         granted = ctx.service.grant(
             ctx.actor,
             body["account"],

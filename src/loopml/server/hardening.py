@@ -30,13 +30,15 @@ that arrives in pieces. Hence the 414 and 431 here, the same under either.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loopml.core.config import Settings
+from loopml.server.data_api import is_dataset_upload
 from loopml.server.middleware import (
     BodyLimitMiddleware,
     RequestIdMiddleware,
@@ -84,7 +86,9 @@ def install_hardening(app: FastAPI, settings: Settings) -> None:
         settings: ``allowed_hosts``, ``cors_origins`` and ``max_request_bytes`` are used.
     """
     # Starlette puts the middleware added last outermost, so this runs inside out.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes, exempt=is_upload)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_request_bytes, exempt=is_streamed_upload
+    )
     app.add_middleware(RequestHeadLimitMiddleware)
     if settings.cors_origins:
         app.add_middleware(
@@ -211,3 +215,8 @@ def _csp(path: str, content_type: bytes | None) -> bytes:
     if not html or path.startswith(API_PREFIXES):
         return API_CSP
     return DOCS_CSP if path == DOCS_PREFIX or path.startswith(DOCS_PREFIX + "/") else PAGE_CSP
+
+
+def is_streamed_upload(scope: MutableMapping[str, Any]) -> bool:
+    """Artifact and dataset uploads stream to disk, so the JSON body cap does not apply."""
+    return is_upload(scope) or is_dataset_upload(scope)

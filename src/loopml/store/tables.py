@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -368,6 +369,8 @@ data_assets = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("created_by", String(256), nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    # The attached validation suite (JSON): every new version is validated against it on add.
+    Column("suite", Text),
 )
 
 data_versions = Table(
@@ -391,6 +394,9 @@ data_versions = Table(
     Column("description", Text, nullable=False, default=""),
     Column("created_ms", BigInteger, nullable=False),
     Column("created_by", String(256), nullable=False),
+    # "passed" / "failed" by the latest validation against the attached suite; NULL: never
+    # validated. Metadata about a version, not part of its (immutable) content.
+    Column("validation_status", String(16)),
     UniqueConstraint("name", "content_hash"),
 )
 
@@ -409,4 +415,41 @@ data_tags = Table(
     Column("revision", Integer, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
     Column("updated_by", String(256), nullable=False),
+)
+
+# Sensitivity labels on a dataset's columns ("pii"): tagged columns are masked for
+# readers without an explicit grant on the dataset.
+data_column_tags = Table(
+    "data_column_tags",
+    metadata,
+    Column(
+        "name",
+        String(128),
+        ForeignKey("data_assets.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("column_name", String(256), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("updated_by", String(256), nullable=False),
+)
+
+# Stored validation reports, one per run of a suite against a version.
+data_validations = Table(
+    "data_validations",
+    metadata,
+    Column("validation_id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("suite_name", String(256), nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("report", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    ForeignKeyConstraint(
+        ["name", "version"],
+        ["data_versions.name", "data_versions.version"],
+        ondelete="CASCADE",
+    ),
+    Index("ix_data_validations_name_version", "name", "version"),
 )
