@@ -4,7 +4,8 @@ A run that reads a dataset version records it as an input in MLflow's
 ``log_inputs`` shape (name, digest, source type and source, an MLflow column
 schema, a profile with the row count), so the ``mlflow`` client and UI show
 it too. ``source_type`` is ``loopml`` and ``source`` the version's
-``data:NAME@VERSION`` reference; the digest is the full content hash. From a
+``data:NAME@VERSION`` reference; the digest is the content hash's first 32
+hex digits (128 bits: MLflow caps digests at 36 characters). From a
 logged model, lineage walks: model → the run that logged it → that run's
 dataset inputs → each version's parents, and the runs that produced them.
 """
@@ -21,6 +22,7 @@ from loopml.tracking.entities import Dataset, DatasetInput, Run
 
 SOURCE_TYPE = "loopml"
 CONTEXT_TAG = "mlflow.data.context"
+DIGEST_LENGTH = 32
 
 # Arrow type names as MLflow's column-spec types (anything else shows as string).
 _MLFLOW_TYPES = {
@@ -59,7 +61,7 @@ def dataset_input(version: DatasetVersion, context: str = "training") -> Dataset
     return DatasetInput(
         Dataset(
             name=version.name,
-            digest=version.content_hash,
+            digest=version.content_hash[:DIGEST_LENGTH],
             source_type=SOURCE_TYPE,
             source=version.ref,
             schema=json.dumps({"mlflow_colspec": columns}),
