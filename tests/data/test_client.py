@@ -248,3 +248,58 @@ def test_paths_outside_the_data_roots_are_refused(db: Database, tmp_path: Path) 
             data.add("t", path)
     (allowed / "ok.csv").write_text("x\n1\n")
     assert data.add("t", allowed / "ok.csv").created
+
+
+INTERRUPTED_ADD = """
+import sys, time
+from pathlib import Path
+from loopml.core.config import Settings
+from loopml.data import open_data
+
+marker = Path(sys.argv[2])
+
+def stall(rows):
+    marker.write_text(str(rows))
+    time.sleep(600)
+
+open_data(Settings.from_env(sys.argv[1])).add("big", sys.argv[3], progress=stall)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_add_leaves_no_version_and_can_be_rerun(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from loopml.core.config import Settings
+    from loopml.data import open_data
+
+    source = tmp_path / "big.csv"
+    pd.DataFrame({"id": range(300_000), "x": 0.5}).to_csv(source, index=False)
+    home, marker = tmp_path / "home", tmp_path / "started"
+    child = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_ADD, str(home), str(marker), str(source)]
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the add never started writing"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+
+    data = open_data(Settings.from_env(home))
+    try:
+        assert data.list_datasets() == []
+        added = data.add("big", source)
+        assert (added.created, added.version.version, added.version.row_count) == (
+            True,
+            1,
+            300_000,
+        )
+    finally:
+        data.store.db.dispose()
