@@ -39,6 +39,7 @@ format: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/tracking.py
+	$(BIN)/python bench/data.py
 
 server: $(VENV)/.installed
 	$(BIN)/loopml server

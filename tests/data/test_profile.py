@@ -148,6 +148,11 @@ def test_categorical_top_values_are_most_frequent_first_ties_by_value() -> None:
     assert (column.min, column.max) == (None, None)
 
 
+def test_distinct_is_counted_even_without_top_values() -> None:
+    column = profile_table(pa.table({"s": ["a", "b", "a", None]}), top=0).column("s")
+    assert (column.distinct, column.top_values) == (2, [])
+
+
 def test_boolean_top_values() -> None:
     column = profile_table(pa.table({"b": [True, False, True, None]})).column("b")
     assert column.kind == "boolean"

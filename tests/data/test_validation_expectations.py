@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from loopml.core.errors import InvalidParameter
-from loopml.data.validation import KINDS, Expectation, expect
+from loopml.data.validation import Expectation, expect
+from loopml.data.validation.expectations import KINDS
 
 
 def test_every_builder_makes_its_kind() -> None:

@@ -50,10 +50,7 @@ def test_yaml_and_json_round_trip() -> None:
 def test_to_yaml_writes_one_line_per_expectation() -> None:
     text = Suite("s", [expect.not_null("id"), expect.between("amount", 0, 9)]).to_yaml()
     assert text == (
-        "name: s\n"
-        "expectations:\n"
-        "  - not_null: id\n"
-        "  - between: {column: amount, min: 0, max: 9}\n"
+        "name: s\nexpectations:\n  - not_null: id\n  - between: {column: amount, min: 0, max: 9}\n"
     )
 
 

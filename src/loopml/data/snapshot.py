@@ -2,27 +2,33 @@
 
 Every input (a pandas DataFrame, an Arrow table, a Parquet or CSV file, a
 directory of them) is read as a stream of Arrow record batches, so memory
-stays bounded by the batch (or, for Parquet, the row group) whatever the
-table's size. A single Parquet file is not re-encoded: its bytes are copied
-while it is decoded and hashed, and a source that changes meanwhile is an
-error. Every other input is written as Parquet batch by batch.
+stays bounded by a few batches whatever the table's size (Parquet pages are
+read 1 MiB at a time, never a whole row group or file ahead). A single
+Parquet file is not re-encoded: its bytes are copied while it is decoded and
+hashed, and a source that changes meanwhile is an error. Every other input
+is written as Parquet batch by batch, on a writer thread.
 
 The content hash covers every row, not a sample, and does not depend on how
 the input happened to be split into batches, row groups or files, so the same
 table read from a CSV, a Parquet file or memory hashes the same once its
-schema is the same. Scheme ``loopml-table-v2``: SHA-256 over the version, the
-canonical schema, the row count and, per column, the SHA-256 digests of three
-streams, each fed batch by batch in row order:
+schema is the same. Scheme ``loopml-table-v2``::
 
-* nulls: the table-wide row numbers of the column's nulls (uint64 LE);
-* lengths: each value's length in bytes (int64 LE; variable-width types only);
-* values: fixed-width values as their little-endian bytes, nulls as zeros and
-  every NaN as one canonical NaN; booleans one byte each; strings and binaries
-  their bytes back to back; other types (nested, ...) as ``repr`` of each value.
-  Dictionary columns are hashed by their decoded values.
+    sha256(HASH_VERSION ‖ json(canonical_schema) ‖ row count (u64 LE)
+           ‖ for each column, in order: sha256(nulls) ‖ sha256(lengths) ‖ sha256(values))
+
+where each column's three streams are fed batch by batch, in row order:
+
+* nulls: the table-wide row numbers of the column's nulls (u64 LE);
+* lengths: each value's length in bytes, 0 for a null (i64 LE; variable-width
+  and nested types only);
+* values: fixed-width values (ints, floats, temporal, decimals) as their
+  little-endian bytes, nulls as zeros and every NaN as one canonical NaN;
+  booleans one byte each; strings and binaries their bytes back to back (none
+  for a null); other types (nested, ...) the ``repr`` of each value. Dictionary
+  columns are hashed by their decoded values.
 
 Columns are hashed on a small thread pool (``hashlib`` releases the GIL on
-large buffers), while the next batch is decoded or written.
+large buffers) while the next batch is decoded or written.
 """
 
 from __future__ import annotations
@@ -100,8 +106,7 @@ def snapshot(source: Any, destination: Path, progress: Progress | None = None) -
                 read = lambda: _hash_all(source, opened, hasher, progress)  # noqa: E731
                 _copy_while(opened.parquet_file, sink, read)
             else:
-                with pq.ParquetWriter(sink, opened.schema) as writer:
-                    _hash_all(source, opened, hasher, progress, writer.write_batch)
+                _write_parquet(source, opened, hasher, progress, sink)
             content_hash = hasher.hexdigest()
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as error:
         destination.unlink(missing_ok=True)
@@ -116,6 +121,28 @@ def snapshot(source: Any, destination: Path, progress: Progress | None = None) -
         row_count=hasher.rows,
         size_bytes=destination.stat().st_size,
     )
+
+
+def _write_parquet(
+    source: Any, opened: _Source, hasher: TableHasher, progress: Progress | None, sink: Any
+) -> None:
+    """Encode batch k on a writer thread while batch k+1 is read and hashed."""
+    pending: list[Future[None]] = []
+
+    # Dictionary pages only where they pay (text): numbers would try one, then fall
+    # back to plain pages, which costs twice the encoding time for a larger file.
+    texts = [field.name for field in opened.schema if _is_text_like(field.type)]
+    writer = pq.ParquetWriter(sink, opened.schema, use_dictionary=texts)
+    with writer, ThreadPoolExecutor(1) as writing:
+
+        def write(batch: pa.RecordBatch) -> None:
+            for earlier in pending:  # one batch in flight: memory stays bounded
+                earlier.result()
+            pending[:] = [writing.submit(writer.write_batch, batch)]
+
+        _hash_all(source, opened, hasher, progress, write)
+        for earlier in pending:
+            earlier.result()
 
 
 def _hash_all(
@@ -236,21 +263,18 @@ class _ColumnDigest:
         if pa.types.is_dictionary(column.type):
             column = column.dictionary_decode()
         kind = column.type
-        if pa.types.is_null(kind):
-            nulls = np.ones(len(column), dtype=bool)
-        else:
-            nulls = _null_mask(column)
+        nulls = np.ones(len(column), bool) if pa.types.is_null(kind) else _null_mask(column)
         if nulls is not None:
-            self.nulls.update((np.flatnonzero(nulls) + first_row).astype("<u8"))
+            self.nulls.update(_bytes(np.flatnonzero(nulls).astype("<u8") + first_row))
         if pa.types.is_boolean(kind):
-            self.values.update(_bool_bytes(column, nulls))
+            self.values.update(_bytes(_bool_bytes(column, nulls)))
         elif _is_binary_like(kind):
             self._update_variable(column, nulls)
         elif (width := _byte_width(kind)) is not None:
-            self.values.update(_fixed_width_bytes(column, width, nulls))
+            self.values.update(_bytes(_fixed_width_bytes(column, width, nulls)))
         elif not pa.types.is_null(kind):  # nested, unions, extensions: slower, but exact
             texts = [b"" if value is None else repr(value).encode() for value in column.to_pylist()]
-            self.lengths.update(np.array([len(text) for text in texts], dtype="<i8"))
+            self.lengths.update(_bytes(np.array([len(text) for text in texts], dtype="<i8")))
             self.values.update(b"".join(texts))
 
     def _update_variable(self, column: pa.Array, nulls: Any) -> None:
@@ -262,13 +286,19 @@ class _ColumnDigest:
         if nulls is not None and lengths[nulls].any():
             column = pc.fill_null(column, pa.scalar(b"", column.type))  # drop bytes under nulls
             lengths = np.diff(_offsets(column))
-        self.lengths.update(lengths.astype("<i8", copy=False))
+        self.lengths.update(_bytes(lengths.astype("<i8", copy=False)))
         offsets, data = _offsets(column), column.buffers()[2]
         if data is not None and len(column):
             self.values.update(memoryview(data)[int(offsets[0]) : int(offsets[-1])])
 
     def digest(self) -> bytes:
         return self.nulls.digest() + self.lengths.digest() + self.values.digest()
+
+
+def _bytes(values: Any) -> memoryview:
+    """A contiguous NumPy array's memory as bytes, without a copy."""
+    contiguous: Any = np.ascontiguousarray(values)  # (NumPy's stubs lack __buffer__ on 3.11)
+    return memoryview(contiguous).cast("B")
 
 
 def _null_mask(column: pa.Array) -> Any:
@@ -292,6 +322,10 @@ def _is_binary_like(kind: pa.DataType) -> bool:
             pa.types.is_binary_view,
         )
     )
+
+
+def _is_text_like(kind: pa.DataType) -> bool:
+    return _is_binary_like(kind) or pa.types.is_dictionary(kind)
 
 
 def _byte_width(kind: pa.DataType) -> int | None:

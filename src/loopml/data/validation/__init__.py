@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from loopml.data.validation.builders import ExpectationBuilders, expect
 from loopml.data.validation.engine import validate
-from loopml.data.validation.expectations import KINDS, Expectation
+from loopml.data.validation.expectations import Expectation
 from loopml.data.validation.infer import infer_suite
 from loopml.data.validation.results import ExpectationResult, ValidationReport
 from loopml.data.validation.suite import Suite
 
 __all__ = [
-    "KINDS",
     "Expectation",
     "ExpectationBuilders",
     "ExpectationResult",

@@ -60,7 +60,7 @@ def validate(
     con = duckdb.connect()
     try:
         table = open_table(con, source, "source")
-        planned = _plan_all(con, suite, table, resolve)
+        planned = _plan_all(con, suite, table, resolve, _integer_ranges(con, suite, table))
         row_count, values = _measure(con, table, planned)
         results = [
             _result(con, table, expectation, item, values.get(index), row_count, sample_rows)
@@ -86,8 +86,32 @@ def _check_arguments(suite: Suite, resolve: Resolver | None, sample_rows: int) -
         )
 
 
+def _integer_ranges(
+    con: duckdb.DuckDBPyConnection, suite: Suite, table: Table
+) -> dict[str, tuple[int, int]]:
+    """(min, max) of the integer columns that must be unique: Parquet statistics answer it."""
+    columns = {
+        e.column
+        for e in suite.expectations
+        if e.kind == "unique" and e.column and pa.types.is_integer(table.type_of(e.column))
+    }
+    if not columns:
+        return {}
+    ordered = sorted(columns)
+    bounds = ", ".join(f"min({table.column(c)}), max({table.column(c)})" for c in ordered)
+    found = _run(con, f"SELECT {bounds} FROM {table.sql}", table.params)
+    if isinstance(found, str):
+        return {}
+    pairs = zip(ordered, zip(found[::2], found[1::2], strict=True), strict=True)
+    return {column: (low, high) for column, (low, high) in pairs if low is not None}
+
+
 def _plan_all(
-    con: duckdb.DuckDBPyConnection, suite: Suite, table: Table, resolve: Resolver | None
+    con: duckdb.DuckDBPyConnection,
+    suite: Suite,
+    table: Table,
+    resolve: Resolver | None,
+    ranges: dict[str, tuple[int, int]],
 ) -> list[Check | Verdict]:
     refs: dict[str, Table | str] = {}
     planned: list[Check | Verdict] = []
@@ -101,7 +125,8 @@ def _plan_all(
         if isinstance(ref, str):
             planned.append(Verdict(False, None, None, f"{expectation.column}: {ref}"))
         else:
-            planned.append(plan(expectation, table, f"e{index}", ref))
+            span = ranges.get(expectation.column or "") if expectation.kind == "unique" else None
+            planned.append(plan(expectation, table, f"e{index}", ref, span))
     return planned
 
 
@@ -166,9 +191,13 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> Va
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
-    row = con.execute(sql, params).fetchone()
-    assert row is not None  # an aggregate query always returns one row
-    return tuple(row)
+    """The single row of an aggregate query, by position (aggregates may share a name)."""
+    return tuple(column[0].as_py() for column in _arrow(con, sql, params).columns)
+
+
+def _arrow(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> pa.Table:
+    """Results through Arrow: DuckDB's own Python conversion needs pytz for zoned times."""
+    return con.sql(sql, params=params).to_arrow_table()
 
 
 def _result(
@@ -209,9 +238,10 @@ def _failing_rows(
     if limit == 0:
         return []
     sql = f"SELECT s.* FROM {table.sql} AS s WHERE {check.failing} LIMIT {int(limit)}"
-    cursor = con.execute(sql, {**table.params, **check.params})
-    names = [column[0] for column in cursor.description or ()]
-    return [to_json(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+    found = _arrow(con, sql, {**table.params, **check.params})
+    if found.num_columns == len(table.schema):
+        found = found.rename_columns(table.schema.names)  # the user's names, not DuckDB's
+    return [to_json(row) for row in found.to_pylist()]
 
 
 def _with_examples(
@@ -224,6 +254,6 @@ def _with_examples(
         f"SELECT DISTINCT {check.examples} FROM {table.sql} AS s "
         f"WHERE {check.failing} LIMIT {EXAMPLE_VALUES}"
     )
-    found = [row[0] for row in con.execute(sql, {**table.params, **check.params}).fetchall()]
-    found = sorted(to_json(found), key=repr)
+    values = _arrow(con, sql, {**table.params, **check.params}).column(0).to_pylist()
+    found = sorted(to_json(values), key=repr)
     return replace(verdict, observed=found, message=verdict.message + examples(found))

@@ -16,10 +16,10 @@ to edit by hand, so every rule is simple enough to predict:
   value (floats and times are distinct by accident too often to mean a key).
 - ``in_set``: string and boolean columns with at most 20 values that repeat,
   when the profile's top values list them all (no ``length_between`` then).
-- ``between``: numeric columns, the observed min and max.
+- ``between``: numeric columns, the observed min and max (an infinite one left open).
 - ``length_between``: other string columns, the observed shortest and longest.
-- ``mean_between``: numeric columns, the mean give or take the larger of a
-  tenth of it and half a standard deviation.
+- ``mean_between``: numeric columns without infinities, the mean give or
+  take the larger of a tenth of it and half a standard deviation.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def _not_null(column: ColumnProfile) -> list[Expectation]:
     fraction = column.missing_fraction
     if fraction == 0:
         return [expect.not_null(column.name)]
-    allowed = math.ceil((fraction + max(fraction * NULL_MARGIN, MIN_NULL_MARGIN)) * 10_000) / 10_000
+    widened = (fraction + max(fraction * NULL_MARGIN, MIN_NULL_MARGIN)) * 10_000
+    allowed = math.ceil(round(widened, 6)) / 10_000  # round first: 0.11 * 1e4 is 1100.0000000000002
     return [expect.not_null(column.name, allowed)] if allowed < 1 else []
 
 
@@ -101,9 +102,11 @@ def _categories(column: ColumnProfile) -> list[Any] | None:
 def _numeric(column: ColumnProfile) -> list[Expectation]:
     found = []
     low, high = _plain(column.min), _plain(column.max)
-    if low is not None and high is not None:
+    if low is not None or high is not None:
         found.append(expect.between(column.name, low, high))
-    if column.mean is not None and math.isfinite(column.mean):
+    # the profile's mean leaves infinities out and the validated one would not
+    finite = low is not None and high is not None
+    if finite and column.mean is not None and math.isfinite(column.mean):
         std = column.std if column.std is not None and math.isfinite(column.std) else 0.0
         margin = max(abs(column.mean) * MEAN_MARGIN, std * MEAN_STD_MARGIN, MEAN_TOLERANCE)
         found.append(expect.mean_between(column.name, column.mean - margin, column.mean + margin))

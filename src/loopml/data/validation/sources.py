@@ -24,15 +24,26 @@ from loopml.data.sql import quote
 
 @dataclass(frozen=True)
 class Table:
-    """A table as queries name it: FROM-clause text, the parameters it binds, its schema."""
+    """A table as queries name it: FROM-clause text, the parameters it binds, its schema.
+
+    ``sql_names`` are the columns as DuckDB names them, by position: DuckDB
+    matches names case-insensitively and renames ``a`` beside ``A`` to
+    ``a_1``, so queries use its names and results are mapped back.
+    """
 
     sql: str
     params: dict[str, Any]
     schema: pa.Schema
+    sql_names: tuple[str, ...]
 
     def type_of(self, column: str) -> pa.DataType | None:
         index = self.schema.get_field_index(column)
         return self.schema.field(index).type if index >= 0 else None
+
+    def column(self, name: str) -> str:
+        """The quoted SQL identifier of the column the schema calls ``name``."""
+        index = self.schema.get_field_index(name)
+        return quote(self.sql_names[index] if index >= 0 else name)
 
 
 def open_table(con: duckdb.DuckDBPyConnection, source: Any, name: str) -> Table:
@@ -41,14 +52,28 @@ def open_table(con: duckdb.DuckDBPyConnection, source: Any, name: str) -> Table:
         source = _from_pandas(source)
     if isinstance(source, pa.Table):
         con.register(name, source)
-        return Table(quote(name), {}, source.schema)
-    if isinstance(source, (str, os.PathLike)):
+        sql, params, schema = quote(name), {}, source.schema
+    elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        return Table(f"read_parquet(${name})", {name: str(path)}, _parquet_schema(path))
-    raise InvalidParameter(
-        f"cannot validate a {type(source).__name__}: give a pyarrow Table, "
-        "a pandas DataFrame or the path of a Parquet file"
-    )
+        sql, params, schema = f"read_parquet(${name})", {name: str(path)}, _parquet_schema(path)
+    else:
+        raise InvalidParameter(
+            f"cannot validate a {type(source).__name__}: give a pyarrow Table, "
+            "a pandas DataFrame or the path of a Parquet file"
+        )
+    return Table(sql, params, schema, _sql_names(con, sql, params, schema))
+
+
+def _sql_names(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], schema: pa.Schema
+) -> tuple[str, ...]:
+    try:
+        cursor = con.execute(f"SELECT * FROM {sql} LIMIT 0", params)
+        names = tuple(column[0] for column in cursor.description or ())
+        cursor.fetchall()
+    except duckdb.Error as error:
+        raise InvalidParameter(f"cannot read the table: {error}") from error
+    return names if len(names) == len(schema) else tuple(schema.names)
 
 
 def family(arrow_type: pa.DataType) -> str:
