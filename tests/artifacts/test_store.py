@@ -420,3 +420,21 @@ def test_local_root_never_imports_s3fs(root: Path) -> None:
         "assert 's3fs' not in sys.modules and 'boto3' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_adopt_moves_a_file_in_without_a_copy(store: ArtifactStore, tmp_path: Path) -> None:
+    made = tmp_path / "snapshot.bin"
+    made.write_bytes(b"x" * 10_000)
+    inode = made.stat().st_ino
+    entry = store.adopt("datasets/d/a.bin", made)
+    assert not made.exists()
+    assert store.get_bytes("datasets/d/a.bin") == b"x" * 10_000
+    assert entry.sha256 == hashlib.sha256(b"x" * 10_000).hexdigest()
+    blob = store.local_file("datasets/d/a.bin")
+    assert blob is not None
+    assert blob.stat().st_ino == inode  # the same file, renamed in
+    assert blob.stat().st_mode & 0o777 == 0o600
+    again = tmp_path / "again.bin"
+    again.write_bytes(b"x" * 10_000)
+    assert store.adopt("datasets/d/b.bin", again).sha256 == entry.sha256  # stored once
+    assert not again.exists()

@@ -52,7 +52,8 @@ def test_add_list_versions_show_tag_and_get(home: Path) -> None:
     listed = json.loads(runner.invoke(app, ["data", "list", "--json"]).output)
     assert [(d["name"], d["latest_version"]) for d in listed] == [("orders", 1)]
     shown = runner.invoke(app, ["data", "show", "orders@1"])
-    assert "amount" in said(shown) and "double" in said(shown)
+    assert "amount" in said(shown)
+    assert "double" in said(shown)
     assert runner.invoke(app, ["data", "tag", "orders@1", "prod"]).exit_code == 0
     assert (
         json.loads(runner.invoke(app, ["data", "show", "orders@prod", "--json"]).output)["version"]

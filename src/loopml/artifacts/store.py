@@ -119,6 +119,34 @@ class ArtifactStore:
         self._write_ref(ref, entry)
         return entry
 
+    def adopt(self, path: str, file: Path) -> ArtifactEntry:
+        """Store the private file ``file`` at ``path`` by moving it in: no second copy.
+
+        For large files written just before (a dataset snapshot). ``file`` is gone
+        afterwards. On a remote store, or another filesystem, it is streamed as
+        :meth:`put` would and then removed.
+        """
+        logical = _logical(path)
+        ref = self._ref(logical)
+        self._check_writable(logical, ref)
+        location = self._location
+        tmp = location.join("tmp", new_id())
+        if not location.local or not _same_device(file, posixpath.dirname(tmp)):
+            with file.open("rb") as handle:
+                entry = self.put(path, handle)
+            file.unlink()
+            return entry
+        try:
+            os.replace(file, tmp)
+            sha256, size = _hash_and_sync(tmp)
+            self._commit_blob(tmp, self._blob(sha256))
+        except BaseException:
+            self._discard(tmp)
+            raise
+        entry = ArtifactEntry(logical, sha256, size)
+        self._write_ref(ref, entry)
+        return entry
+
     def open(self, path: str) -> BinaryIO:
         """Open the artifact's content for reading; the caller closes it."""
         return self._open_blob(self.stat(path))
@@ -379,6 +407,20 @@ def _copy(chunks: Iterator[_BytesLike], write: Callable[[_BytesLike], object]) -
         write(chunk)
         size += memoryview(chunk).nbytes
     return digest.hexdigest(), size
+
+
+def _same_device(file: Path, directory: str) -> bool:
+    os.makedirs(directory, exist_ok=True)
+    return os.stat(file).st_dev == os.stat(directory).st_dev
+
+
+def _hash_and_sync(tmp: str) -> tuple[str, int]:
+    """Hash a file already in place and make it durable (before it is renamed into view)."""
+    os.chmod(tmp, 0o600)
+    with open(tmp, "rb+") as handle:
+        digest = hashlib.file_digest(handle, "sha256")
+        os.fsync(handle.fileno())
+        return digest.hexdigest(), handle.tell()
 
 
 def _stream_local(tmp: str, chunks: Iterator[_BytesLike]) -> tuple[str, int]:

@@ -117,7 +117,7 @@ class DataClient:
         self.work_dir = work_dir
         self.request_id = request_id
         self.enforce_masking = enforce_masking
-        self.data_roots = [Path(root).resolve() for root in data_roots]
+        self.data_roots = list(data_roots)
 
     # --- versions ---------------------------------------------------------------------
 
@@ -142,10 +142,9 @@ class DataClient:
             existing = self.store.find_by_hash(name, taken.content_hash)
             if existing is not None:
                 return Added(existing, False)
-            path = f"datasets/{name}/{taken.content_hash}.parquet"
-            with taken.path.open("rb") as handle:
-                self.artifacts.put(path, handle)
             checked = self._check_on_add(name, taken.path)
+            path = f"datasets/{name}/{taken.content_hash}.parquet"
+            self.artifacts.adopt(path, taken.path)
         version, created = self.store.add_version(
             {
                 "name": name,
@@ -166,14 +165,25 @@ class DataClient:
         return Added(version, created)
 
     def _check_root(self, source: Any) -> None:
-        """Refuse a path outside ``data_roots`` (symlinks followed), when roots are set."""
+        """Refuse a path or URL outside ``data_roots`` (symlinks followed), when roots are set."""
         if not self.data_roots or not isinstance(source, (str, os.PathLike)):
             return
-        resolved = Path(source).resolve()
-        if not any(resolved.is_relative_to(root) for root in self.data_roots):
+        text = os.fspath(source)
+        if "://" in text:
+            inside = ".." not in text.split("/") and any(
+                text.startswith(root.rstrip("/") + "/") for root in self.data_roots
+            )
+        else:
+            resolved = Path(text).resolve()
+            inside = any(
+                resolved.is_relative_to(Path(root).resolve())
+                for root in self.data_roots
+                if "://" not in root
+            )
+        if not inside:
             raise InvalidParameter(
-                f"{source} is outside the allowed data roots (LOOPML_DATA_ROOTS): "
-                + ", ".join(str(root) for root in self.data_roots)
+                f"{text} is outside the allowed data roots (LOOPML_DATA_ROOTS): "
+                + ", ".join(self.data_roots)
             )
 
     def _check_on_add(self, name: str, path: Path) -> StoredValidation | None:
@@ -372,6 +382,8 @@ class DataClient:
 
 def describe_source(source: Any) -> str:
     """Where a version came from, as recorded with it: a resolved path, or the in-memory type."""
+    if isinstance(source, str) and "://" in source:
+        return source
     if isinstance(source, (str, os.PathLike)):
         return str(Path(source).resolve())
     return f"memory:{type(source).__module__.split('.')[0]}.{type(source).__name__}"

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loopml.core.errors import InvalidParameter
+from loopml.data.sql import is_dataframe
 
 PROFILE_VERSION = 1
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -179,7 +179,7 @@ class _Scan:
 
 
 def _open(con: duckdb.DuckDBPyConnection, source: Any) -> _Scan:
-    if isinstance(source, pd.DataFrame):
+    if is_dataframe(source):
         try:
             source = pa.Table.from_pandas(source, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as error:

@@ -45,13 +45,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from loopml.core.errors import InvalidParameter
+from loopml.data.sql import is_dataframe
 
 BATCH_ROWS = 65_536
 HASH_VERSION = "loopml-table-v2"
@@ -375,7 +375,7 @@ def _offsets(column: pa.Array) -> Any:
 
 
 def _open(source: Any) -> _Source:
-    if isinstance(source, pd.DataFrame):
+    if is_dataframe(source):
         try:
             table = pa.Table.from_pandas(source, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
@@ -383,6 +383,8 @@ def _open(source: Any) -> _Source:
         return _Source(table.schema, iter(table.to_batches(BATCH_ROWS)))
     if isinstance(source, pa.Table):
         return _Source(source.schema, iter(source.to_batches(BATCH_ROWS)))
+    if isinstance(source, str) and _is_url(source):
+        return _open_url(source)
     if isinstance(source, (str, os.PathLike)):
         return _open_path(Path(source))
     raise InvalidParameter(
@@ -396,36 +398,74 @@ def _open_path(path: Path) -> _Source:
         raise InvalidParameter(f"no such file or directory: {path}")
     found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     tables = [p for p in found if not p.name.startswith(".")]
-    formats = {TABLE_SUFFIXES.get(p.suffix.lower()) for p in tables}
-    if None in formats or len(formats) != 1:
-        raise InvalidParameter(
-            f"{path}: expected Parquet (.parquet) or CSV (.csv) files of one kind; "
-            f"found {sorted(p.suffix or p.name for p in tables)[:5]}"
-        )
-    fmt = formats.pop()
+    fmt = _format_of(str(path), [p.name for p in tables])
     try:
-        return _csv_batches(tables) if fmt == "csv" else _parquet_batches(tables)
+        if fmt == "csv":
+            return _csv_batches(tables)
+        return _parquet_batches(tables, kept=tables[0] if len(tables) == 1 else None)
     except (pa.ArrowInvalid, OSError) as error:
         raise InvalidParameter(f"cannot read {path}: {error}") from error
 
 
-def _parquet_batches(files: list[Path]) -> _Source:
-    """Parquet files streamed batch by batch, page by page: no row group is read whole."""
+def _is_url(text: str) -> bool:
+    scheme, sep, _ = text.partition("://")
+    return bool(sep) and scheme not in ("", "file", "local") and scheme.isalnum()
 
-    def open_file(path: Path) -> pq.ParquetFile:
-        return pq.ParquetFile(path, buffer_size=_READ_BUFFER_BYTES, pre_buffer=False)
+
+def _open_url(url: str) -> _Source:
+    """A file or prefix on an object store (``s3://``; credentials from the environment).
+
+    Read through fsspec as a stream, so a large object never sits whole in memory.
+    """
+    from fsspec.core import url_to_fs
+
+    try:
+        fs, base = url_to_fs(url)
+        found = sorted(fs.find(base)) if fs.isdir(base) else [base] if fs.exists(base) else []
+    except (ImportError, ValueError) as error:
+        raise InvalidParameter(f"cannot read {url}: {error}") from error
+    if not found:
+        raise InvalidParameter(f"no such file or prefix: {url}")
+    tables = [p for p in found if not p.rsplit("/", 1)[-1].startswith(".")]
+    fmt = _format_of(url, [p.rsplit("/", 1)[-1] for p in tables])
+    handles = [fs.open(p, "rb") for p in tables]
+    try:
+        return _csv_batches(handles) if fmt == "csv" else _parquet_batches(handles)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise InvalidParameter(f"cannot read {url}: {error}") from error
+
+
+def _format_of(where: str, names: list[str]) -> str:
+    """The one table format of a set of files (by suffix), or a clear refusal."""
+    formats = {TABLE_SUFFIXES.get(Path(name).suffix.lower()) for name in names}
+    if None in formats or len(formats) != 1:
+        raise InvalidParameter(
+            f"{where}: expected Parquet (.parquet) or CSV (.csv) files of one kind; "
+            f"found {sorted(Path(n).suffix or n for n in names)[:5]}"
+        )
+    return str(formats.pop())
+
+
+def _parquet_batches(files: list[Any], kept: Path | None = None) -> _Source:
+    """Parquet files (paths or open files) streamed batch by batch, page by page.
+
+    ``kept``: a single local file whose bytes can be stored as they are.
+    """
+
+    def open_file(file: Any) -> pq.ParquetFile:
+        return pq.ParquetFile(file, buffer_size=_READ_BUFFER_BYTES, pre_buffer=False)
 
     first = open_file(files[0])
 
     def batches() -> Iterator[pa.RecordBatch]:
-        for index, path in enumerate(files):
-            with first if index == 0 else open_file(path) as reader:
+        for index, file in enumerate(files):
+            with first if index == 0 else open_file(file) as reader:
                 yield from reader.iter_batches(batch_size=BATCH_ROWS)
 
-    return _Source(first.schema_arrow, batches(), files[0] if len(files) == 1 else None)
+    return _Source(first.schema_arrow, batches(), kept)
 
 
-def _csv_batches(files: list[Path]) -> _Source:
+def _csv_batches(files: list[Any]) -> _Source:
     """CSV files streamed block by block; later files are read with the first one's types."""
     first = pa_csv.open_csv(files[0], read_options=pa_csv.ReadOptions(block_size=1 << 22))
     schema = first.schema
@@ -433,11 +473,12 @@ def _csv_batches(files: list[Path]) -> _Source:
     def batches() -> Iterator[pa.RecordBatch]:
         yield from first
         convert = pa_csv.ConvertOptions(column_types=schema)
-        for path in files[1:]:
-            reader = pa_csv.open_csv(path, convert_options=convert)
+        for file in files[1:]:
+            reader = pa_csv.open_csv(file, convert_options=convert)
             if reader.schema.names != schema.names:
                 raise InvalidParameter(
-                    f"{path}: columns {reader.schema.names} differ from {schema.names}"
+                    f"{getattr(file, 'path', file)}: columns {reader.schema.names} "
+                    f"differ from {schema.names}"
                 )
             yield from reader
 

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import decimal
 import math
+import sys
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -14,6 +15,12 @@ import pyarrow as pa
 
 # What DuckDB scans: an Arrow table in memory, or a Parquet file in place.
 Source: TypeAlias = pa.Table | Path
+
+
+def is_dataframe(value: Any) -> bool:
+    """Whether ``value`` is a pandas DataFrame, without importing pandas (slow) to ask."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and isinstance(value, pandas.DataFrame)
 
 
 def quote(identifier: str) -> str:

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loopml.core.errors import InvalidParameter
-from loopml.data.sql import quote
+from loopml.data.sql import is_dataframe, quote
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class Table:
 
 def open_table(con: duckdb.DuckDBPyConnection, source: Any, name: str) -> Table:
     """``source`` (Arrow table, DataFrame, Parquet path) as a :class:`Table` called ``name``."""
-    if isinstance(source, pd.DataFrame):
+    if is_dataframe(source):
         source = _from_pandas(source)
     if isinstance(source, pa.Table):
         con.register(name, source)
@@ -106,7 +105,7 @@ def present(expression: str, arrow_type: pa.DataType) -> str:
     return f"{expression} IS NOT NULL"
 
 
-def _from_pandas(frame: pd.DataFrame) -> pa.Table:
+def _from_pandas(frame: Any) -> pa.Table:
     try:
         return pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
