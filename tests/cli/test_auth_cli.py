@@ -229,6 +229,21 @@ def test_permissions_grant_list_revoke(home: Path) -> None:
     assert "has no grant" in again.output
 
 
+def test_permissions_on_a_dataset(home: Path) -> None:
+    import pandas as pd
+
+    cli("service-accounts", "create", "ci-bot", "--role", "editor")
+    source = home / "orders.csv"
+    pd.DataFrame({"id": [1, 2]}).to_csv(source, index=False)
+    cli("data", "add", "orders", str(source))
+    granted = cli("permissions", "grant", "ci-bot", "dataset:orders", "read")
+    assert "ci-bot may now read dataset orders" in granted.output
+    rows = cli_json("permissions", "list", "--resource", "dataset:orders")
+    assert [(g["principal_name"], g["permission"]) for g in rows] == [("ci-bot", "read")]
+    missing = cli("permissions", "grant", "ci-bot", "dataset:nope", "read", code=3)
+    assert "no dataset named 'nope'" in missing.output
+
+
 def test_permission_usage_errors(home: Path) -> None:
     cli("service-accounts", "create", "ci-bot")
     bad = cli("permissions", "grant", "ci-bot", "experiment5", "read", code=2)

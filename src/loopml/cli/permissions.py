@@ -1,8 +1,10 @@
-"""``loopml permissions ...``: grant, revoke and list read / edit / manage on experiments.
+"""``loopml permissions ...``: grant, revoke and list read / edit / manage on experiments
+and datasets.
 
 A run, logged model or artifact is governed by its experiment's grants, so
-grants name experiments (``experiment:5``). Whoever manages an experiment may
-grant on it; creators manage what they create; admins manage everything.
+grants name experiments (``experiment:5``) or datasets (``dataset:orders``).
+Whoever manages one may grant on it; creators manage what they create; admins
+manage everything.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from loopml.cli._access import open_auth, parse_resource
 from loopml.cli._common import JsonOption, UriOption, friendly_errors, open_client
 from loopml.cli._output import console, print_json, print_table, when
 
-app = typer.Typer(help="Grant, revoke and list permissions on experiments.", no_args_is_help=True)
+app = typer.Typer(
+    help="Grant, revoke and list permissions on experiments and datasets.", no_args_is_help=True
+)
 
-GRANT_KINDS = ("experiment",)
+GRANT_KINDS = ("experiment", "dataset")
 
 
 class Level(StrEnum):
@@ -32,7 +36,9 @@ class Level(StrEnum):
 
 
 AccountArgument = Annotated[str, typer.Argument(help="User or service account name.")]
-ResourceArgument = Annotated[str, typer.Argument(help="KIND:ID, e.g. experiment:5.")]
+ResourceArgument = Annotated[
+    str, typer.Argument(help="KIND:ID, e.g. experiment:5 or dataset:orders.")
+]
 
 
 @app.command("grant")
@@ -49,7 +55,11 @@ def grant(
     """Give ACCOUNT PERMISSION on RESOURCE (replacing what it had there)."""
     kind, resource_id = parse_resource(resource, "RESOURCE", GRANT_KINDS)
     with open_client(uri) as client:
-        client.get_experiment(resource_id)  # a typo is "does not exist", not a stray grant
+        # A typo is "does not exist", not a stray grant.
+        if kind == "dataset":
+            client.data.dataset(resource_id)
+        else:
+            client.get_experiment(resource_id)
         granted = client.auth.grant(account, kind, resource_id, Permission(permission.value))
     if as_json:
         print_json(granted.to_dict())
