@@ -461,7 +461,7 @@ INVALID = [
         ["'permission'", "'manage'"],
     ),
     ("DELETE", "/permissions", None, {"account": "root"}, ["missing required field"]),
-    ("GET", "/permissions", None, {"resource_kind": "dataset"}, ["'resource_kind'"]),
+    ("GET", "/permissions", None, {"resource_kind": "deployment"}, ["'resource_kind'"]),
     ("GET", "/audit/events", None, {"limit": "0"}, ["'limit'"]),
     ("GET", "/audit/events", None, {"limit": "10001"}, ["'limit'", "10000"]),
     ("GET", "/audit/events", None, {"since_ms": "yesterday"}, ["'since_ms'"]),
