@@ -136,9 +136,14 @@ def _refers(expectation: Expectation) -> bool:
     return expectation.kind == "references"
 
 
-def _authorize_suite(ctx: RequestContext, suite: Suite) -> None:
+def _suite_in(ctx: RequestContext, raw: dict[str, Any] | None) -> Suite | None:
+    """The suite a request carries (or a dataset has), once the caller may read what it reads."""
+    if raw is None:
+        return None
+    suite = Suite.from_dict(raw)
     for other in _referenced(suite):
         ctx.authorize(other, Action.READ)
+    return suite
 
 
 # --- datasets and versions -------------------------------------------------------
@@ -295,10 +300,7 @@ def attach_suite(
 ) -> Response:
     """Attach a suite (``null`` detaches): every later version is validated on add."""
     ctx.authorize(name)
-    raw = body.get("suite")
-    suite = None if raw is None else Suite.from_dict(raw)
-    if suite is not None:
-        _authorize_suite(ctx, suite)
+    suite = _suite_in(ctx, body.get("suite"))
     data_client(request, ctx).attach_suite(name, suite)
     return json_response({"suite": None if suite is None else suite.to_dict()})
 
@@ -313,16 +315,10 @@ def validate_version(
 ) -> Response:
     """Validate a version (with the body's suite, or the attached one) and store the report."""
     ctx.authorize(name)
-    raw = body.get("suite")
-    suite = None if raw is None else Suite.from_dict(raw)
+    suite = _suite_in(ctx, body.get("suite"))
     data = data_client(request, ctx)
-    if suite is None:
-        attached = data.dataset(name).suite
-        suite_to_check = None if attached is None else Suite.from_dict(attached)
-    else:
-        suite_to_check = suite
-    if suite_to_check is not None:
-        _authorize_suite(ctx, suite_to_check)
+    if suite is None:  # the attached suite: its references are checked as they are now
+        _suite_in(ctx, data.dataset(name).suite)
     report = data.validate(_ref(name, selector), suite)
     return json_response({"report": report.to_dict()})
 
