@@ -95,6 +95,28 @@ class NotSupported(LoopmlError):
         return cls(f"{backend} does not support {operation}")
 
 
+class ModelIntegrityError(LoopmlError):
+    """A model's files differ from its manifest or signature; the message names the first file.
+
+    A 400 like ``InvalidState``: the request is well-formed but the stored model cannot be
+    used as it is (a changed, missing or extra file, a missing manifest, a bad signature).
+    """
+
+    error_code = "MODEL_INTEGRITY_ERROR"
+    http_status = 400
+
+
+class UntrustedModel(PermissionDenied):
+    """A model whose format runs code on load (pickle, cloudpickle, types off the allowlist).
+
+    A 403 like ``PermissionDenied``: loading it needs an explicit ``trust=True`` (or the
+    named types in ``trusted_types``), never a silent fallback to a less safe loader.
+    """
+
+    error_code = "UNTRUSTED_MODEL"
+    http_status = 403
+
+
 _BY_CODE: dict[str, type[LoopmlError]] = {
     c.error_code: c
     for c in (
@@ -109,6 +131,8 @@ _BY_CODE: dict[str, type[LoopmlError]] = {
         Conflict,
         TooManyRequests,
         NotSupported,
+        ModelIntegrityError,
+        UntrustedModel,
     )
 }
 
