@@ -12,12 +12,13 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.config import Settings
-from loopml.core.errors import InvalidParameter
+from loopml.core.errors import InvalidParameter, NotSupported
 from loopml.tracking.client import TrackingClient
 
 if TYPE_CHECKING:
     from loopml.auth.client import AuthApi
     from loopml.data import DataApi
+    from loopml.registry import RegistryClient
     from loopml.tracking.lineage import ModelLineage
 
 TRACKING_URI_ENV = "LOOPML_TRACKING_URI"
@@ -42,6 +43,7 @@ class Client(TrackingClient):
             super().__init__(RestTrackingStore(resolved), HttpArtifactStore(resolved))
             self._auth: AuthApi | None = None
             self._data: DataApi | None = None
+            self._registry: RegistryClient | None = None
             return
         home = resolved.removeprefix("file://") if resolved else None
         settings = Settings.from_env(home)
@@ -56,6 +58,7 @@ class Client(TrackingClient):
         self.settings = settings
         self._auth = None
         self._data = None
+        self._registry = None
 
     @property
     def auth(self) -> AuthApi:
@@ -105,6 +108,26 @@ class Client(TrackingClient):
             self.settings.home / "tmp",
             data_roots=self.settings.data_roots,
         )
+
+    @property
+    def registry(self) -> RegistryClient:
+        """Registered models, versions, aliases, approvals and release gates (embedded)."""
+        if self._registry is None:
+            self._registry = self._open_registry()
+        return self._registry
+
+    def _open_registry(self) -> RegistryClient:
+        if self.uri and self.uri.startswith(("http://", "https://")):
+            raise NotSupported.for_backend(
+                "the REST client", "the native registry API (use the mlflow client for now)"
+            )
+        from loopml.auth import local_actor
+        from loopml.registry import RegistryClient, SqlRegistryStore
+
+        db = getattr(self.store, "db", None)
+        assert db is not None
+        db.initialize()
+        return RegistryClient(SqlRegistryStore(db), self, local_actor())
 
     def read_dataset(
         self,

@@ -453,3 +453,157 @@ data_validations = Table(
     ),
     Index("ix_data_validations_name_version", "name", "version"),
 )
+
+# --- model registry ---------------------------------------------------------------
+# MLflow's registry model: a registered model has numbered versions; tags and
+# aliases on both. A rename is one UPDATE: children follow by ON UPDATE CASCADE.
+# Versions are soft-deleted (``deleted_ms``) so their numbers are never reused.
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+)
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column(
+        "name",
+        String(256),
+        ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False, default=""),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column(
+        "name",
+        String(256),
+        ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("current_stage", String(32), nullable=False, default="None"),
+    Column("source", Text, nullable=False),
+    Column("storage_location", Text, nullable=False),
+    Column("run_id", String(32)),
+    Column("run_link", Text, nullable=False, default=""),
+    Column("model_id", String(64)),
+    Column("status", String(32), nullable=False),
+    Column("status_message", Text, nullable=False, default=""),
+    # sha256 of every file under storage_location, taken at registration (JSON),
+    # and the digest of that manifest: what every load verifies before deserializing.
+    Column("manifest", Text),
+    Column("manifest_digest", String(64)),
+    # Set by an admin: formats that execute code on load (pickle) may load.
+    Column("trusted", Boolean, nullable=False, default=False),
+    Column("deleted_ms", BigInteger),
+    Index("ix_model_versions_run_id", "run_id"),
+)
+
+_VERSION_FK = ("model_versions.name", "model_versions.version")
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False, default=""),
+    ForeignKeyConstraint(["name", "version"], _VERSION_FK, ondelete="CASCADE", onupdate="CASCADE"),
+)
+
+registered_model_aliases = Table(
+    "registered_model_aliases",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("alias", String(256), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("updated_by", String(256), nullable=False),
+    ForeignKeyConstraint(["name", "version"], _VERSION_FK, ondelete="CASCADE", onupdate="CASCADE"),
+)
+
+# What moving an alias requires: an approval (by a manager; four eyes: not the
+# requester) and release gates (rules over the version's latest evaluation).
+alias_policies = Table(
+    "alias_policies",
+    metadata,
+    Column(
+        "name",
+        String(256),
+        ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE"),
+        primary_key=True,
+    ),
+    Column("alias", String(256), primary_key=True),
+    Column("require_approval", Boolean, nullable=False, default=False),
+    Column("four_eyes", Boolean, nullable=False, default=False),
+    Column("gates", Text, nullable=False, default="[]"),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("updated_by", String(256), nullable=False),
+)
+
+model_approvals = Table(
+    "model_approvals",
+    metadata,
+    Column("approval_id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("alias", String(256), nullable=False, default=""),
+    Column("state", String(16), nullable=False),
+    Column("requested_by", String(256), nullable=False),
+    Column("requested_ms", BigInteger, nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("decided_by", String(256)),
+    Column("decided_ms", BigInteger),
+    Column("reason", Text, nullable=False, default=""),
+    ForeignKeyConstraint(["name", "version"], _VERSION_FK, ondelete="CASCADE", onupdate="CASCADE"),
+    Index("ix_model_approvals_name_version", "name", "version"),
+)
+
+# An evaluation of a version (the values gates read) and each gate check made on it.
+model_evaluations = Table(
+    "model_evaluations",
+    metadata,
+    Column("evaluation_id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", String(32)),
+    Column("dataset", Text, nullable=False, default=""),
+    Column("result", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    ForeignKeyConstraint(["name", "version"], _VERSION_FK, ondelete="CASCADE", onupdate="CASCADE"),
+    Index("ix_model_evaluations_name_version", "name", "version"),
+)
+
+model_gate_checks = Table(
+    "model_gate_checks",
+    metadata,
+    Column("check_id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("alias", String(256), nullable=False),
+    Column("evaluation_id", String(32)),
+    Column("passed", Boolean, nullable=False),
+    Column("results", Text, nullable=False),
+    Column("overridden_by", String(256)),
+    Column("override_reason", Text, nullable=False, default=""),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    ForeignKeyConstraint(["name", "version"], _VERSION_FK, ondelete="CASCADE", onupdate="CASCADE"),
+    Index("ix_model_gate_checks_name_version", "name", "version"),
+)

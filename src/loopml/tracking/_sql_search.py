@@ -142,7 +142,7 @@ def _glob_pattern(parts: Sequence[tuple[bool, str]]) -> str:
     return "".join(wildcards[c] if wild else f"[{c}]" if c in "*?[" else c for wild, c in parts)
 
 
-def _string_predicate(column: ColumnElement[Any], op: str, value: Value) -> ColumnElement[bool]:
+def string_predicate(column: ColumnElement[Any], op: str, value: Value) -> ColumnElement[bool]:
     if isinstance(value, tuple):
         return column.in_(value) if op == "IN" else column.not_in(value)
     text = str(value)
@@ -153,14 +153,14 @@ def _string_predicate(column: ColumnElement[Any], op: str, value: Value) -> Colu
     return _COMPARE[op](column, text)  # type: ignore[no-any-return]
 
 
-def _predicate(column: ColumnElement[Any], comparison: Comparison) -> ColumnElement[bool]:
+def predicate(column: ColumnElement[Any], comparison: Comparison) -> ColumnElement[bool]:
     value = comparison.value
     if isinstance(value, int | float):
         return _COMPARE[comparison.op](column, value)  # type: ignore[no-any-return]
-    return _string_predicate(column, comparison.op, value)
+    return string_predicate(column, comparison.op, value)
 
 
-def _directed(column: ColumnElement[Any], ascending: bool) -> ColumnElement[Any]:
+def directed(column: ColumnElement[Any], ascending: bool) -> ColumnElement[Any]:
     """Missing values sort last in both directions, as MLflow sorts them.
 
     A NOT NULL column gets a plain ASC/DESC, which SQLite can read off an index.
@@ -191,7 +191,7 @@ def run_order_clauses(order_clauses: Sequence[OrderClause]) -> list[ColumnElemen
 def _run_condition(comparison: Comparison) -> ColumnElement[bool]:
     kind, run_uuid = comparison.kind, t.runs.c.run_uuid
     if kind == "attribute":
-        return _predicate(_RUN_COLUMNS[comparison.key], comparison)
+        return predicate(_RUN_COLUMNS[comparison.key], comparison)
     if kind == "dataset":
         return run_uuid.in_(_runs_with_dataset(comparison))
     table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[kind]
@@ -202,7 +202,7 @@ def _run_condition(comparison: Comparison) -> ColumnElement[bool]:
         return row.exists() if comparison.op == "IS NOT NULL" else ~row.exists()
     if kind == "metric":
         return row.where(_metric_value_matches(comparison)).exists()
-    return row.where(_string_predicate(table.c.value, comparison.op, comparison.value)).exists()
+    return row.where(string_predicate(table.c.value, comparison.op, comparison.value)).exists()
 
 
 def _metric_value_matches(comparison: Comparison) -> ColumnElement[bool]:
@@ -224,20 +224,20 @@ def _runs_with_dataset(comparison: Comparison) -> Select[tuple[str]]:
             .join(input_tags, input_tags.c.input_uuid == inputs.c.input_uuid)
             .where(
                 input_tags.c.key == DATASET_CONTEXT_TAG,
-                _string_predicate(input_tags.c.value, comparison.op, comparison.value),
+                string_predicate(input_tags.c.value, comparison.op, comparison.value),
             )
         )
     column = t.datasets.c[comparison.key]
     return (
         select(inputs.c.run_uuid)
         .join(t.datasets, t.datasets.c.dataset_uuid == inputs.c.dataset_uuid)
-        .where(_string_predicate(column, comparison.op, comparison.value))
+        .where(string_predicate(column, comparison.op, comparison.value))
     )
 
 
 def _run_order_terms(clause: OrderClause) -> list[ColumnElement[Any]]:
     if clause.kind == "attribute":
-        return [_directed(_RUN_COLUMNS[clause.key], clause.ascending)]
+        return [directed(_RUN_COLUMNS[clause.key], clause.ascending)]
     if clause.kind == "metric":
         lm = t.latest_metrics
         # NaN sorts after every number in both directions, and before runs without the metric.
@@ -247,14 +247,14 @@ def _run_order_terms(clause: OrderClause) -> list[ColumnElement[Any]]:
             .where(lm.c.run_uuid == t.runs.c.run_uuid, lm.c.key == clause.key)
             .scalar_subquery()
         )
-        return [_directed(value, clause.ascending)]
+        return [directed(value, clause.ascending)]
     table = t.params if clause.kind == "param" else t.tags
     value = (
         select(table.c.value)
         .where(table.c.run_uuid == t.runs.c.run_uuid, table.c.key == clause.key)
         .scalar_subquery()
     )
-    return [_directed(value, clause.ascending)]
+    return [directed(value, clause.ascending)]
 
 
 # experiments
@@ -269,7 +269,7 @@ def experiment_order_clauses(order_clauses: Sequence[OrderClause]) -> list[Colum
     """ORDER BY terms for experiments; MLflow's default is newest first, then by id."""
     if not order_clauses:
         return [t.experiments.c.creation_time.desc(), t.experiments.c.experiment_id.asc()]
-    terms = [_directed(_EXPERIMENT_COLUMNS[c.key], c.ascending) for c in order_clauses]
+    terms = [directed(_EXPERIMENT_COLUMNS[c.key], c.ascending) for c in order_clauses]
     if not any(c.key == "experiment_id" for c in order_clauses):
         terms.append(t.experiments.c.experiment_id.desc())
     return terms
@@ -281,7 +281,7 @@ def _experiment_condition(comparison: Comparison) -> ColumnElement[bool]:
     column = _EXPERIMENT_COLUMNS[comparison.key]
     if comparison.key == "experiment_id":
         return _experiment_id_condition(column, comparison)
-    return _predicate(column, comparison)
+    return predicate(column, comparison)
 
 
 def _experiment_id_condition(
@@ -304,7 +304,7 @@ def _experiment_tag_condition(comparison: Comparison) -> ColumnElement[bool]:
     )
     if comparison.op in NULL_OPS:
         return row.exists() if comparison.op == "IS NOT NULL" else ~row.exists()
-    return row.where(_string_predicate(tags.c.value, comparison.op, comparison.value)).exists()
+    return row.where(string_predicate(tags.c.value, comparison.op, comparison.value)).exists()
 
 
 # logged models
@@ -361,11 +361,11 @@ def _model_condition(
 ) -> ColumnElement[bool]:
     model_id = t.logged_models.c.model_id
     if comparison.kind == "attribute":
-        return _predicate(_MODEL_COLUMNS[comparison.key], _model_status_alias(comparison))
+        return predicate(_MODEL_COLUMNS[comparison.key], _model_status_alias(comparison))
     if comparison.kind == "metric":
         metrics = t.logged_model_metrics
         matching = select(metrics.c.model_id).where(
-            metrics.c.key == comparison.key, _predicate(metrics.c.value, comparison)
+            metrics.c.key == comparison.key, predicate(metrics.c.value, comparison)
         )
         return model_id.in_(matching if on_datasets is None else matching.where(on_datasets))
     table = t.logged_model_params if comparison.kind == "param" else t.logged_model_tags
@@ -374,7 +374,7 @@ def _model_condition(
         .where(
             table.c.model_id == model_id,
             table.c.key == comparison.key,
-            _string_predicate(table.c.value, comparison.op, comparison.value),
+            string_predicate(table.c.value, comparison.op, comparison.value),
         )
         .exists()
     )
@@ -393,7 +393,7 @@ def _model_status_alias(comparison: Comparison) -> Comparison:
 
 def _model_order_term(clause: OrderClause) -> ColumnElement[Any]:
     if clause.kind == "attribute":
-        return _directed(_MODEL_COLUMNS[clause.key], clause.ascending)
+        return directed(_MODEL_COLUMNS[clause.key], clause.ascending)
     metrics = t.logged_model_metrics
     latest = (
         select(metrics.c.value)
@@ -405,4 +405,4 @@ def _model_order_term(clause: OrderClause) -> ColumnElement[Any]:
         latest = latest.where(metrics.c.dataset_name == clause.dataset_name)
     if clause.dataset_digest:
         latest = latest.where(metrics.c.dataset_digest == clause.dataset_digest)
-    return _directed(latest.scalar_subquery(), clause.ascending)
+    return directed(latest.scalar_subquery(), clause.ascending)

@@ -25,7 +25,9 @@ from typing import Literal, TypeAlias
 from loopml.core.errors import InvalidParameter
 
 Kind: TypeAlias = Literal["metric", "param", "tag", "attribute", "dataset"]
-SearchEntity: TypeAlias = Literal["run", "experiment", "logged_model"]
+SearchEntity: TypeAlias = Literal[
+    "run", "experiment", "logged_model", "registered_model", "model_version"
+]
 Value: TypeAlias = str | float | tuple[str, ...] | None
 
 NUMERIC_OPS = frozenset({"=", "!=", ">", ">=", "<", "<="})
@@ -170,10 +172,51 @@ _LOGGED_MODEL = _Grammar(
     aliases={"creation_time": "creation_timestamp", "last_updated_time": "last_updated_timestamp"},
 )
 
+_TIMESTAMP = _Field(numeric=True, ops=NUMERIC_OPS, integer_only=True)
+
+_REGISTERED_MODEL = _Grammar(
+    name="registered model",
+    prefixes={"attribute": "attribute", "attributes": "attribute", "tag": "tag", "tags": "tag"},
+    fields={
+        ("attribute", "name"): _STRING,
+        ("attribute", "creation_timestamp"): _TIMESTAMP,
+        ("attribute", "last_updated_timestamp"): _TIMESTAMP,
+        ("tag", "*"): _STRING_OR_NULL,
+    },
+    orderable=frozenset({"attribute"}),
+    aliases={"timestamp": "creation_timestamp", "last_updated_time": "last_updated_timestamp"},
+)
+
+_MODEL_VERSION = _Grammar(
+    name="model version",
+    prefixes={"attribute": "attribute", "attributes": "attribute", "tag": "tag", "tags": "tag"},
+    fields={
+        ("attribute", "name"): _STRING_OR_LIST,
+        ("attribute", "version_number"): _Field(numeric=True, ops=NUMERIC_OPS, integer_only=True),
+        ("attribute", "run_id"): _STRING_OR_LIST,
+        ("attribute", "source_path"): _STRING,
+        ("attribute", "model_id"): _STRING_OR_LIST,
+        ("attribute", "current_stage"): _STRING_OR_LIST,
+        ("attribute", "user_id"): _STRING,
+        ("attribute", "creation_timestamp"): _TIMESTAMP,
+        ("attribute", "last_updated_timestamp"): _TIMESTAMP,
+        ("tag", "*"): _STRING_OR_NULL,
+    },
+    orderable=frozenset({"attribute"}),
+    aliases={
+        "version": "version_number",
+        "source": "source_path",
+        "timestamp": "creation_timestamp",
+        "last_updated_time": "last_updated_timestamp",
+    },
+)
+
 _GRAMMARS: dict[str, _Grammar] = {
     "run": _RUN,
     "experiment": _EXPERIMENT,
     "logged_model": _LOGGED_MODEL,
+    "registered_model": _REGISTERED_MODEL,
+    "model_version": _MODEL_VERSION,
 }
 
 _PREFIX_RE = re.compile(r"([A-Za-z_]\w*)\.")
@@ -256,6 +299,16 @@ def parse_experiment_filter(filter_string: str | None) -> list[Comparison]:
 def parse_logged_model_filter(filter_string: str | None) -> list[Comparison]:
     """Parse a ``search_logged_models`` filter: attributes, metrics, params and tags."""
     return _parse_filter(filter_string, _LOGGED_MODEL)
+
+
+def parse_registered_model_filter(filter_string: str | None) -> list[Comparison]:
+    """Parse a ``search_registered_models`` filter: ``name`` and ``tags.<key>``."""
+    return _parse_filter(filter_string, _REGISTERED_MODEL)
+
+
+def parse_model_version_filter(filter_string: str | None) -> list[Comparison]:
+    """Parse a ``search_model_versions`` filter (``name``, ``run_id``, ``version_number`` ...)."""
+    return _parse_filter(filter_string, _MODEL_VERSION)
 
 
 def parse_order_by(
