@@ -20,6 +20,7 @@ from loopml.evaluation.entities import (
     SegmentReport,
 )
 from loopml.evaluation.gates import Gate, GateResult, check_gates
+from loopml.evaluation.report import render_html, render_json
 
 __all__ = [
     "ConfusionMatrix",
@@ -36,4 +37,6 @@ __all__ = [
     "SegmentReport",
     "check_gates",
     "evaluate_model",
+    "render_html",
+    "render_json",
 ]
