@@ -3,7 +3,8 @@
 ``sign_model`` hashes every file of the directory (the manifest included, so the
 signature pins it too) and writes the Sigstore bundle as ``model.sig`` inside
 the directory; that one file is left out of what is signed and of the manifest.
-Keys are elliptic-curve PEM files.
+Keys are elliptic-curve PEM files. Without model_signing (or the pyOpenSSL it
+imports) signing and verifying raise ``NotSupported`` naming what to install.
 """
 
 from __future__ import annotations
@@ -12,11 +13,26 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loopml.core.errors import InvalidParameter, ModelIntegrityError
+from loopml.core.errors import InvalidParameter, ModelIntegrityError, NotSupported
 from loopml.models.manifest import SIGNATURE_FILE
 
 if TYPE_CHECKING:
     from model_signing import hashing
+
+
+def _import_model_signing() -> None:
+    """Import model_signing, or say plainly what is missing.
+
+    model_signing 1.1.1 imports pyOpenSSL at import time (for certificate signing,
+    which loopml does not use) without declaring it as a dependency.
+    """
+    try:
+        import model_signing  # noqa: F401
+    except ImportError as exc:
+        raise NotSupported(
+            f"model signing needs the model-signing package and pyOpenSSL ({exc}); "
+            "install them with: pip install 'model-signing>=1.1' pyopenssl"
+        ) from exc
 
 
 def _hashing_config() -> hashing.Config:
@@ -39,9 +55,10 @@ def sign_model(path: str | os.PathLike[str], private_key: str | os.PathLike[str]
     Raises:
         InvalidParameter: ``path`` is not a directory or the key cannot be used.
     """
+    root = _model_dir(path)
+    _import_model_signing()
     from model_signing import signing
 
-    root = _model_dir(path)
     signature = root / SIGNATURE_FILE
     config = signing.Config().set_hashing_config(_hashing_config())  # type: ignore[no-untyped-call]
     try:
@@ -60,9 +77,10 @@ def verify_signature(path: str | os.PathLike[str], public_key: str | os.PathLike
         ModelIntegrityError: no signature, a signature by another key, or a changed,
             added or removed file (model_signing's message names it).
     """
+    root = _model_dir(path)
+    _import_model_signing()
     from model_signing import verifying
 
-    root = _model_dir(path)
     signature = root / SIGNATURE_FILE
     if not signature.is_file():
         raise ModelIntegrityError(
