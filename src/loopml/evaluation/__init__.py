@@ -20,6 +20,7 @@ from loopml.evaluation.entities import (
     SegmentReport,
 )
 from loopml.evaluation.gates import Gate, GateResult, check_gates
+from loopml.evaluation.recording import log_evaluation, metric_items
 from loopml.evaluation.report import render_html, render_json
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "SegmentReport",
     "check_gates",
     "evaluate_model",
+    "log_evaluation",
+    "metric_items",
     "render_html",
     "render_json",
 ]
