@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from loopml.core.errors import UntrustedModel
+from loopml.core.errors import InvalidParameter, UntrustedModel
 from loopml.models import load_model, save_model, write_manifest
 
 from .conftest import EvilPayload, MeanModel
@@ -92,7 +92,7 @@ def test_mlflow_dir_claiming_skops_for_a_pickle_never_unpickles(tmp_path: Path) 
     _mlflow_sklearn_dir(tmp_path / "m", "skops")
     _plant(tmp_path / "m" / "model.pkl", marker)
     write_manifest(tmp_path / "m")
-    with pytest.raises(Exception, match="not a readable skops file"):
+    with pytest.raises(InvalidParameter, match="not a readable skops file"):
         load_model(tmp_path / "m", trust=True)
     assert not marker.exists()
 
