@@ -331,3 +331,28 @@ def test_explanations_use_a_capped_sample(cancer: Case) -> None:
     )
     assert result.shap == ()
     assert "importance and SHAP use a sample of 100 of 569 rows" in result.notes
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_shap_for_boosting_libraries(cancer: Case, library: str) -> None:
+    module = pytest.importorskip(library)
+    if library == "xgboost":
+        model = module.XGBClassifier(n_estimators=10, max_depth=2)
+    else:
+        model = module.LGBMClassifier(n_estimators=10, verbose=-1)
+    model.fit(cancer.frame[cancer.features], cancer.frame["target"])
+    result = evaluate_model(
+        model,
+        cancer.frame,
+        target="target",
+        task="classification",
+        feature_columns=cancer.features,
+        importance_repeats=1,
+        explain=True,
+    )
+    # XGBoost answers in float32: rows are renormalised, so log_loss matches float64 sums
+    proba = model.predict_proba(cancer.frame[cancer.features]).astype(float)
+    proba /= proba.sum(axis=1, keepdims=True)
+    assert result.metrics["log_loss"] == pytest.approx(sk.log_loss(cancer.frame["target"], proba))
+    assert len(result.shap) == len(cancer.features)
+    assert result.shap[0].mean > 0

@@ -111,3 +111,14 @@ def test_explain_true_needs_a_tree_model() -> None:
             Threshold(), TABLE, target="y", task="classification", feature_columns=["x"],
             explain=True,
         )  # fmt: skip
+
+
+def test_scores_that_are_not_probabilities() -> None:
+    class Margins(Threshold):
+        classes_ = np.array([0, 1])
+
+        def predict_proba(self, X: pd.DataFrame) -> Any:
+            return np.column_stack([-X["x"].to_numpy(), 2 * X["x"].to_numpy()])
+
+    with pytest.raises(InvalidParameter, match=r"model.predict_proba rows must sum to 1"):
+        evaluate_model(Margins(), TABLE, target="y", task="classification", feature_columns=["x"])

@@ -229,11 +229,25 @@ def _predict(
         return _Predictions(y_pred.astype(float), None, np.array([]), None)
     scores = None
     if callable(getattr(model, "predict_proba", None)):
-        scores = np.asarray(model.predict_proba(X), dtype=float)
+        scores = _probabilities(np.asarray(model.predict_proba(X), dtype=float), name)
     else:
         notes.append(f"{name} has no predict_proba: roc_auc, pr_auc, log_loss, brier skipped")
     labels = _labels(model, y, y_pred, scores, name)
     return _Predictions(y_pred, scores, labels, _positive(labels, positive_label))
+
+
+def _probabilities(scores: NDArray[Any], name: str) -> NDArray[Any]:
+    """Rows that sum to one; float32 output (XGBoost) is renormalised, not refused."""
+    import numpy as np
+
+    if scores.ndim != 2:
+        return scores  # _labels reports the shape
+    sums = scores.sum(axis=1)
+    if not np.allclose(sums, 1.0, rtol=0.0, atol=1e-4):
+        raise InvalidParameter(f"{name}.predict_proba rows must sum to 1 (probabilities)")
+    if not np.allclose(sums, 1.0, rtol=0.0, atol=1e-12):
+        scores = scores / sums[:, None]
+    return scores
 
 
 def _labels(

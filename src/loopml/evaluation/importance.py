@@ -138,7 +138,10 @@ def _tree_model(model: Any) -> Any:
 
 
 def _shap_values(shap: Any, tree: Any, X: pd.DataFrame) -> NDArray[Any]:
-    values = shap.TreeExplainer(tree).shap_values(X)
+    with warnings.catch_warnings():
+        # shap announces its own output format for LightGBM binary models; we handle both.
+        warnings.filterwarnings("ignore", message="LightGBM binary classifier with TreeExplainer")
+        values = shap.TreeExplainer(tree).shap_values(X)
     if isinstance(values, list):  # older shap: one array per class
         values = np.stack(values, axis=-1)
     return np.asarray(values, dtype=float)
