@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 
 from loopml.core.errors import InvalidParameter
 from loopml.evaluation import evaluate_model
+
+from .conftest import Case
 
 TABLE = pd.DataFrame({"x": [0.1, 0.4, 0.6, 0.9], "region": list("abab"), "y": [0, 0, 1, 1]})
 
@@ -122,3 +125,21 @@ def test_scores_that_are_not_probabilities() -> None:
 
     with pytest.raises(InvalidParameter, match=r"model.predict_proba rows must sum to 1"):
         evaluate_model(Margins(), TABLE, target="y", task="classification", feature_columns=["x"])
+
+
+def test_without_shap_auto_notes_it_and_true_refuses(
+    cancer: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "shap", None)  # what an install without the extra sees
+    sample = cancer.frame.iloc[:80]
+    arguments: dict[str, Any] = {
+        "target": "target",
+        "task": "classification",
+        "feature_columns": cancer.features,
+        "importance_repeats": 1,
+    }
+    auto = evaluate_model(cancer.models["boosted"], sample, **arguments)
+    assert auto.shap == ()
+    assert "SHAP skipped: the optional package shap is not installed" in auto.notes
+    with pytest.raises(InvalidParameter, match=r"explain=True needs the optional package shap"):
+        evaluate_model(cancer.models["boosted"], sample, explain=True, **arguments)

@@ -102,3 +102,14 @@ def test_json_loads_and_round_trips(result: EvaluationResult) -> None:
     assert data == result.to_dict()
     assert EvaluationResult.from_dict(data) == result
     assert data["segments"][0]["groups"][0]["value"] in {HOSTILE, "north", "south", "west"}
+
+
+def test_every_svg_is_well_formed_xml(result: EvaluationResult) -> None:
+    from xml.etree import ElementTree
+
+    charts = re.findall(r"<svg.*?</svg>", render_html(result), re.S)
+    assert len(charts) == 8
+    for chart in charts:
+        root = ElementTree.fromstring(chart)
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+        assert root.get("viewBox", "").startswith("0 0 ")
