@@ -21,10 +21,11 @@ from loopml.cli._common import JsonOption, UriOption, friendly_errors, open_clie
 from loopml.cli._output import console, print_json, print_table, when
 
 app = typer.Typer(
-    help="Grant, revoke and list permissions on experiments and datasets.", no_args_is_help=True
+    help="Grant, revoke and list permissions on experiments, datasets and registered models.",
+    no_args_is_help=True,
 )
 
-GRANT_KINDS = ("experiment", "dataset")
+GRANT_KINDS = ("experiment", "dataset", "registered_model")
 
 
 class Level(StrEnum):
@@ -37,7 +38,8 @@ class Level(StrEnum):
 
 AccountArgument = Annotated[str, typer.Argument(help="User or service account name.")]
 ResourceArgument = Annotated[
-    str, typer.Argument(help="KIND:ID, e.g. experiment:5 or dataset:orders.")
+    str,
+    typer.Argument(help="KIND:ID, e.g. experiment:5, dataset:orders or registered_model:churn."),
 ]
 
 
@@ -58,6 +60,8 @@ def grant(
         # A typo is "does not exist", not a stray grant.
         if kind == "dataset":
             client.data.dataset(resource_id)
+        elif kind == "registered_model":
+            client.registry.get_registered_model(resource_id)
         else:
             client.get_experiment(resource_id)
         granted = client.auth.grant(account, kind, resource_id, Permission(permission.value))

@@ -44,6 +44,8 @@ def _tag_condition(
     row = select(tags.c.key).where(*(a == b for a, b in owner), tags.c.key == comparison.key)
     if comparison.op in NULL_OPS:
         return row.exists() if comparison.op == "IS NOT NULL" else ~row.exists()
+    if comparison.op == "!=":  # a missing tag differs too (the mlflow client relies on it)
+        return ~row.where(string_predicate(tags.c.value, "=", comparison.value)).exists()
     return row.where(string_predicate(tags.c.value, comparison.op, comparison.value)).exists()
 
 

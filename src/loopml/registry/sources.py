@@ -60,11 +60,7 @@ def locate(
     if source.startswith("models:/"):
         return Located(resolve_version(source), run_id, model_id)
     if source.startswith("runs:/"):
-        found_run, _, path = source[len("runs:/") :].partition("/")
-        run = tracking.get_run(found_run)
-        relative = safe_relpath(path, field="source")
-        location = run.info.artifact_uri.rstrip("/") + (f"/{relative}" if relative else "")
-        return Located(location, run_id or found_run, model_id)
+        return _locate_in_run(source, tracking, run_id, model_id)
     if source.startswith(PROXY_SCHEME):
         artifact_key(source)  # refuses '..', absolute paths and other tricks
         return Located(source, run_id, model_id)
@@ -73,6 +69,31 @@ def locate(
         "logged model (models:/m-...), a run's files (runs:/RUN_ID/path) or an "
         "mlflow-artifacts:/ location"
     )
+
+
+def _locate_in_run(
+    source: str, tracking: TrackingClient, run_id: str | None, model_id: str | None
+) -> Located:
+    """A run's files at the path, or (MLflow 3) the model it logged under that name."""
+    found_run, _, path = source[len("runs:/") :].partition("/")
+    run = tracking.get_run(found_run)
+    relative = safe_relpath(path, field="source")
+    if tracking.list_artifacts(found_run, relative or None):
+        location = run.info.artifact_uri.rstrip("/") + (f"/{relative}" if relative else "")
+        return Located(location, run_id or found_run, model_id)
+    quoted = relative.replace("'", "''")
+    logged = tracking.search_logged_models(
+        [run.info.experiment_id],
+        filter_string=f"source_run_id = '{run.info.run_id}' AND name = '{quoted}'",
+        max_results=2,
+    ).items
+    if len(logged) != 1:
+        raise InvalidParameter(
+            f"source {source!r}: the run has no files at {relative!r} and "
+            f"{'several' if logged else 'no'} logged models named so; register "
+            "models:/<model_id> instead"
+        )
+    return Located(logged[0].artifact_location, run_id or found_run, logged[0].model_id)
 
 
 def take_manifest(artifacts: Any, storage_location: str) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The app's :class:`~loopml.server.guard.AccessControl`: the auth service and resolvers.
 
-Grants live on experiments and datasets; a run, a logged model or an artifact is checked
-through the experiment it belongs to, found with one indexed query. An
-artifact path's first segment is its experiment (``mlflow-artifacts:/<id>/...``
+Grants live on experiments, datasets and registered models; a run, a logged
+model or an artifact is checked through the experiment it belongs to, found
+with one indexed query. An artifact path's first segment is its experiment (``mlflow-artifacts:/<id>/...``
 is the only location this server proxies); anything else is admins' only.
 """
 
@@ -17,12 +17,12 @@ from loopml.core.config import Settings
 from loopml.core.errors import PermissionDenied
 from loopml.server.guard import AccessControl, Resolver
 from loopml.store.database import Database
-from loopml.store.tables import data_assets, logged_models, runs
+from loopml.store.tables import data_assets, logged_models, registered_models, runs
 
 
 def build_access(settings: Settings, db: Database) -> AccessControl:
     service = AuthService(db, Permission(settings.auth_default_permission))
-    resolvers = {**tracking_resolvers(db), **data_resolvers(db)}
+    resolvers = {**tracking_resolvers(db), **data_resolvers(db), **registry_resolvers(db)}
     return AccessControl(service, settings.auth, resolvers=resolvers)
 
 
@@ -45,6 +45,22 @@ def data_resolvers(db: Database) -> dict[str, Resolver]:
         return ("dataset", name) if found is not None else None
 
     return {"dataset": dataset}
+
+
+_REGISTERED_MODEL = select(registered_models.c.name).where(
+    registered_models.c.name == bindparam("id")
+)
+
+
+def registry_resolvers(db: Database) -> dict[str, Resolver]:
+    """Grants live on the registered model; one that does not exist yet may be created."""
+
+    def registered_model(name: str) -> tuple[str, str] | None:
+        with db.read() as conn:
+            found = conn.execute(_REGISTERED_MODEL, {"id": name}).scalar_one_or_none()
+        return ("registered_model", name) if found is not None else None
+
+    return {"registered_model": registered_model}
 
 
 def tracking_resolvers(db: Database) -> dict[str, Resolver]:

@@ -26,6 +26,7 @@ from loopml import __version__
 from loopml.core.config import Settings
 from loopml.core.errors import LoopmlError, Unauthenticated
 from loopml.data._sql import SqlDataStore
+from loopml.registry import SqlRegistryStore
 from loopml.server import auth_api, data_api
 from loopml.server.access import build_access
 from loopml.server.guard import request_id
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     database = _database(tracking, settings)
     app.state.access = build_access(settings, database)
     app.state.data_store = SqlDataStore(database)
+    app.state.registry_store = SqlRegistryStore(database)
     if settings.auth and not app.state.access.service.has_admin():
         logger.warning(NO_ADMIN_WARNING)
     app.state.idempotency = IdempotencyStore(database)

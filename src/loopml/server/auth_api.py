@@ -31,6 +31,7 @@ from loopml.auth.audit import MAX_LIST
 from loopml.core.errors import InvalidParameter, NotSupported, PermissionDenied
 from loopml.data._sql import SqlDataStore
 from loopml.data.entities import check_dataset_name
+from loopml.registry import SqlRegistryStore
 from loopml.server.guard import Action, RequestContext, guard
 from loopml.server.openapi import body_doc, query_doc
 from loopml.server.wire import (
@@ -180,6 +181,9 @@ def _existing(request: Request, kind: str, resource_id: str) -> str:
     if kind == "dataset":
         store: SqlDataStore = request.app.state.data_store
         return store.dataset(check_dataset_name(resource_id)).name
+    if kind == "registered_model":
+        registry: SqlRegistryStore = request.app.state.registry_store
+        return registry.get_model(resource_id).name
     raise NotSupported(f"this server cannot grant permissions on {kind}s yet")
 
 

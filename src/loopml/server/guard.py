@@ -45,7 +45,9 @@ logger = logging.getLogger("loopml.server")
 # Resources whose permission is checked per object (through a resolver to the
 # resource that carries the grant), and resources whose rules the auth service
 # applies itself (accounts, tokens, grants, the audit log).
-OBJECT_KINDS = frozenset({"experiment", "run", "artifact", "logged_model", "dataset"})
+OBJECT_KINDS = frozenset(
+    {"experiment", "run", "artifact", "logged_model", "dataset", "registered_model"}
+)
 SERVICE_KINDS = frozenset({"account", "token", "permission", "audit"})
 RESOURCE_KINDS = OBJECT_KINDS | SERVICE_KINDS
 

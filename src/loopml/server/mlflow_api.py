@@ -12,10 +12,11 @@ twice). The endpoints themselves live in one module per area:
 :mod:`.mlflow_run_data`        ``runs/log-*``, ``runs/set-tag|delete-tag``,
                                ``runs/outputs``
 :mod:`.mlflow_models`          ``logged-models/*`` (MLflow 3)
+:mod:`.mlflow_registry`        ``registered-models/*``, ``model-versions/*``
 :mod:`.mlflow_artifacts`       the ``mlflow-artifacts`` file proxy
 =============================  =============================================
 
-MLflow endpoints this server does not implement (traces, model registry,
+MLflow endpoints this server does not implement (traces,
 prompts, gateway, ...) answer 404 ``ENDPOINT_NOT_FOUND``, which is what the
 client expects from a server without them.
 """
@@ -28,6 +29,7 @@ from loopml.server import (
     mlflow_artifacts,
     mlflow_experiments,
     mlflow_models,
+    mlflow_registry,
     mlflow_run_data,
     mlflow_runs,
 )
@@ -40,6 +42,7 @@ _TRACKING_ROUTERS: tuple[APIRouter, ...] = (
     mlflow_runs.router,
     mlflow_run_data.router,
     mlflow_models.router,
+    mlflow_registry.router,
 )
 
 
