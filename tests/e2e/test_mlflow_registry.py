@@ -161,7 +161,7 @@ def test_bad_registry_requests_are_clear_and_change_nothing(mlflow_env: Mlflow) 
     error = mlflow.exceptions.MlflowException
     with pytest.raises(error, match="not in this registry's artifact store"):
         client.create_model_version(name, "/etc/passwd")
-    with pytest.raises(error, match="Model Version .* not found"):
+    with pytest.raises(error, match=r"Model Version .* not found"):
         client.set_registered_model_alias(name, "champion", "7")
     with pytest.raises(error, match="reserved"):
         client.set_registered_model_alias(name, "latest", "1")

@@ -2,8 +2,9 @@
 
 Grants live on experiments, datasets and registered models; a run, a logged
 model or an artifact is checked through the experiment it belongs to, found
-with one indexed query. An artifact path's first segment is its experiment (``mlflow-artifacts:/<id>/...``
-is the only location this server proxies); anything else is admins' only.
+with one indexed query. An artifact path's first segment is its experiment
+(``mlflow-artifacts:/<id>/...`` is the only location this server proxies);
+anything else is admins' only.
 """
 
 from __future__ import annotations
