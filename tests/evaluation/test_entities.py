@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from loopml.evaluation import EvaluationResult, check_gates, evaluate_model
+from loopml.evaluation import EvaluationResult, evaluate_model
+from loopml.registry.gates import check_gates
 
 from .conftest import Case
 

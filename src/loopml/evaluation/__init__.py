@@ -1,4 +1,7 @@
-"""Evaluation of models and the release gates that read it (issue 5).
+"""Evaluation of models: metrics, segments, fairness, explanations and reports.
+
+The release gates that read an evaluation live with the registry
+(:mod:`loopml.registry.gates`), which enforces them on promotion.
 
 Importing this package stays light: numpy, pandas and scikit-learn are
 imported when :func:`evaluate_model` runs, not before.
@@ -19,7 +22,6 @@ from loopml.evaluation.entities import (
     SegmentGroup,
     SegmentReport,
 )
-from loopml.evaluation.gates import Gate, GateResult, check_gates
 from loopml.evaluation.recording import log_evaluation, metric_items
 from loopml.evaluation.report import render_html, render_json
 
@@ -31,12 +33,9 @@ __all__ = [
     "FairnessGroup",
     "FairnessReport",
     "FeatureImportance",
-    "Gate",
-    "GateResult",
     "Predictor",
     "SegmentGroup",
     "SegmentReport",
-    "check_gates",
     "evaluate_model",
     "log_evaluation",
     "metric_items",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from loopml.core.errors import InvalidParameter
-from loopml.evaluation import Gate, check_gates
+from loopml.registry.gates import Gate, check_gates
 
 RESULT = {
     "roc_auc": 0.91,
