@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from loopml.client import Client
+    from loopml.evaluation.workflow import Evaluation
     from loopml.tracking.fluent import ActiveRun
 
 _default_client: Client | None = None
@@ -58,6 +59,36 @@ def read_dataset(ref: str, *, format: str = "pandas", context: str = "training")
     return get_client().read_dataset(ref, format=format, context=context)
 
 
+def evaluate(
+    model: Any,
+    data: Any,
+    *,
+    target: str,
+    task: str,
+    segments: tuple[str, ...] | list[str] = (),
+    sensitive: tuple[str, ...] | list[str] = (),
+    baseline: Any | None = None,
+    **options: Any,
+) -> Evaluation:
+    """Evaluate a model (``models:/NAME@ALIAS`` or any predictor) on data (``data:NAME@V``
+    or a frame): metrics, segments, fairness, importance; logged to a run with JSON and
+    HTML reports and, for a registered version, recorded on it for its release gates.
+    """
+    from loopml.evaluation.workflow import evaluate as run_evaluation
+
+    return run_evaluation(
+        get_client(),
+        model,
+        data,
+        target=target,
+        task=task,
+        segments=segments,
+        sensitive=sensitive,
+        baseline=baseline,
+        **options,
+    )
+
+
 def __getattr__(name: str) -> Any:
     if name == "Client":
         from loopml.client import Client
@@ -70,6 +101,7 @@ __all__ = [
     "Client",
     "__version__",
     "active_run",
+    "evaluate",
     "get_client",
     "read_dataset",
     "set_tracking_uri",

@@ -10,11 +10,15 @@ as the local user) and every change commits with its audit event.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from loopml.auth import Actor, ReadScope
 from loopml.core.errors import InvalidParameter, ResourceNotFound
+from loopml.models import LoadedModel, Manifest, load_model
 from loopml.registry import governance
 from loopml.registry._sql import SqlRegistryStore
 from loopml.registry.entities import (
@@ -32,7 +36,7 @@ from loopml.registry.entities import (
     parse_version,
 )
 from loopml.registry.governance import Promotion
-from loopml.registry.sources import locate, manifest_digest, parse_models_uri, take_manifest
+from loopml.registry.sources import download_version, locate, parse_models_uri, take_manifest
 from loopml.tracking.client import TrackingClient
 from loopml.tracking.entities import Page
 from loopml.tracking.search import (
@@ -166,8 +170,8 @@ class RegistryClient:
             "description": description or "",
             "status": "READY",
             "status_message": "",
-            "manifest": _json(manifest),
-            "manifest_digest": manifest_digest(manifest),
+            "manifest": json.dumps(manifest.to_dict(), sort_keys=True),
+            "manifest_digest": manifest.digest,
         }
         return self.store.create_version(
             name, values, _check_tags(tags or {}), self.actor, self.request_id
@@ -367,9 +371,31 @@ class RegistryClient:
     def gate_checks(self, name: str, version: int | str) -> list[GateCheck]:
         return governance.gate_checks(self, name, version)
 
-    def version_manifest(self, name: str, version: int | str) -> dict[str, Any] | None:
-        return self.store.version_manifest(check_model_name(name), parse_version(version))
+    def version_manifest(self, name: str, version: int | str) -> Manifest:
+        """The sha256 of every file, taken at registration: what every load checks."""
+        found = self.store.version_manifest(check_model_name(name), parse_version(version))
+        if found is None:
+            raise ResourceNotFound(f"model {name!r} version {version} has no manifest")
+        return Manifest.from_dict(found)
 
+    def load_model(
+        self, uri: str, *, trust: bool = False, public_key: str | os.PathLike[str] | None = None
+    ) -> LoadedModel:
+        """Load ``models:/NAME/VERSION`` (or ``@alias``) after verifying every file.
 
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True)
+        The files are checked against the manifest kept in the registry's
+        database (not one shipped with them), then loaded by ``loopml.models``:
+        formats that run code on load need ``trust=True`` or a version an admin
+        marked trusted; ``public_key`` also verifies a signature.
+        """
+        version = self.resolve(uri)
+        manifest = self.version_manifest(version.name, version.version)
+        with tempfile.TemporaryDirectory(prefix="loopml-model-") as tmp:
+            directory = Path(tmp) / "model"
+            download_version(self.tracking.artifacts, version.storage_location, manifest, directory)
+            return load_model(
+                directory,
+                manifest=manifest,
+                trust=trust or version.trusted,
+                public_key=public_key,
+            )

@@ -334,7 +334,7 @@ def _required_approval(
     if not found:
         raise InvalidState(
             f"alias {alias!r} of {target.name!r} needs an approval of version "
-            f"{target.version}: request one (loopml models approve --request) and have a "
+            f"{target.version}: request one (loopml models request-approval) and have a "
             "manager of the model approve it"
         )
     return found[-1]

@@ -9,15 +9,16 @@ are accepted: the registry must be able to hash the files to protect loads.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from loopml.artifacts import ArtifactStore
 from loopml.core.errors import InvalidParameter
-from loopml.core.hashing import sha256_bytes
 from loopml.core.paths import safe_relpath
+from loopml.models import FileDigest, Manifest
+from loopml.models.manifest import UNLISTED_FILES
 from loopml.tracking.client import PROXY_SCHEME, TrackingClient, artifact_key
 
 MODEL_FILES = ("MLmodel", "loopml-model.json")
@@ -96,16 +97,18 @@ def _locate_in_run(
     return Located(logged[0].artifact_location, run_id or found_run, logged[0].model_id)
 
 
-def take_manifest(artifacts: Any, storage_location: str) -> dict[str, Any]:
-    """The sha256 and size of every file under the location, keyed by relative path.
+def take_manifest(artifacts: Any, storage_location: str) -> Manifest:
+    """The sha256 and size of every model file under the location, by relative path.
 
-    The artifact store is content-addressed, so this reads its refs, not the files.
+    The artifact store is content-addressed, so this reads its refs, not the
+    files. The directory's own manifest and signature file are not listed
+    (``loopml.models`` rules); a load compares that manifest to this one.
     """
     if not isinstance(artifacts, ArtifactStore):
         raise InvalidParameter("model versions are registered on the server that stores them")
     root = artifact_key(storage_location)
     files = {
-        entry.path[len(root) + 1 :]: {"sha256": entry.sha256, "size": entry.size}
+        entry.path[len(root) + 1 :]: FileDigest(entry.sha256, entry.size)
         for entry in artifacts.list_files(root)
     }
     if not files:
@@ -115,8 +118,21 @@ def take_manifest(artifacts: Any, storage_location: str) -> dict[str, Any]:
             f"source {storage_location!r} is not a model directory: it has no "
             f"{' or '.join(MODEL_FILES)} file"
         )
-    return {"files": dict(sorted(files.items()))}
+    return Manifest({k: v for k, v in sorted(files.items()) if k not in UNLISTED_FILES})
 
 
-def manifest_digest(manifest: dict[str, Any]) -> str:
-    return sha256_bytes(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode())
+def download_version(
+    artifacts: Any, storage_location: str, manifest: Manifest, destination: Path
+) -> None:
+    """Copy the manifest's files (and the directory's own manifest and signature, when
+    there) into ``destination``; what is checked against what happens on load."""
+    root = artifact_key(storage_location)
+    for relative in [*manifest.files, *UNLISTED_FILES]:
+        key = f"{root}/{relative}"
+        if relative in UNLISTED_FILES and not artifacts.exists(key):
+            continue
+        target = destination / safe_relpath(relative, field="model file")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as out:
+            for chunk in artifacts.iter_bytes(key):
+                out.write(chunk)
