@@ -12,13 +12,14 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from loopml.core.config import Settings
-from loopml.core.errors import InvalidParameter, NotSupported
+from loopml.core.errors import InvalidParameter
 from loopml.tracking.client import TrackingClient
 
 if TYPE_CHECKING:
     from loopml.auth.client import AuthApi
     from loopml.data import DataApi
     from loopml.registry import RegistryClient
+    from loopml.registry._rest import RestRegistry
     from loopml.tracking.lineage import ModelLineage
 
 TRACKING_URI_ENV = "LOOPML_TRACKING_URI"
@@ -43,7 +44,7 @@ class Client(TrackingClient):
             super().__init__(RestTrackingStore(resolved), HttpArtifactStore(resolved))
             self._auth: AuthApi | None = None
             self._data: DataApi | None = None
-            self._registry: RegistryClient | None = None
+            self._registry: RegistryClient | RestRegistry | None = None
             return
         home = resolved.removeprefix("file://") if resolved else None
         settings = Settings.from_env(home)
@@ -110,17 +111,18 @@ class Client(TrackingClient):
         )
 
     @property
-    def registry(self) -> RegistryClient:
-        """Registered models, versions, aliases, approvals and release gates (embedded)."""
+    def registry(self) -> RegistryClient | RestRegistry:
+        """Registered models, versions, aliases, approvals and release gates: in process,
+        or the server's."""
         if self._registry is None:
             self._registry = self._open_registry()
         return self._registry
 
-    def _open_registry(self) -> RegistryClient:
+    def _open_registry(self) -> RegistryClient | RestRegistry:
         if self.uri and self.uri.startswith(("http://", "https://")):
-            raise NotSupported.for_backend(
-                "the REST client", "the native registry API (use the mlflow client for now)"
-            )
+            from loopml.registry._rest import RestRegistry
+
+            return RestRegistry(self.uri)
         from loopml.auth import local_actor
         from loopml.registry import RegistryClient, SqlRegistryStore
 
@@ -179,7 +181,7 @@ class Client(TrackingClient):
     def close(self) -> None:
         """Flush queued metrics and release connections (HTTP pools, database engine)."""
         self.metric_batcher.flush()
-        for part in (self._auth, self._data, self.store, self.artifacts):
+        for part in (self._auth, self._data, self._registry, self.store, self.artifacts):
             closer = getattr(part, "close", None) or getattr(
                 getattr(part, "db", None), "dispose", None
             )

@@ -64,8 +64,8 @@ def test_ajax_prefix_serves_the_same_api(client: TestClient, make_experiment: An
 
 
 def test_unknown_endpoint_is_endpoint_not_found(client: TestClient, expect_error: Expect) -> None:
-    message = expect_error(client.get(f"{API}/registered-models/get"), 404, "ENDPOINT_NOT_FOUND")
-    assert "registered-models/get" in message
+    message = expect_error(client.get(f"{API}/traces/search"), 404, "ENDPOINT_NOT_FOUND")
+    assert "traces/search" in message
 
 
 def test_wrong_method_is_405_with_an_error_body(client: TestClient, expect_error: Expect) -> None:

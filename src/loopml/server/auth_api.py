@@ -16,8 +16,6 @@ when the connection was never made.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Required
 
 from fastapi import APIRouter, Request
@@ -28,7 +26,7 @@ from typing_extensions import TypedDict
 from loopml.auth import AuditFilter, Permission, PrincipalKind, Role, Scope
 from loopml.auth.access import GRANTABLE_KINDS
 from loopml.auth.audit import MAX_LIST
-from loopml.core.errors import InvalidParameter, NotSupported, PermissionDenied
+from loopml.core.errors import InvalidParameter, NotSupported
 from loopml.data._sql import SqlDataStore
 from loopml.data.entities import check_dataset_name
 from loopml.registry import SqlRegistryStore
@@ -154,16 +152,6 @@ GrantManager = Annotated[RequestContext, guard("permission", Action.MANAGE)]
 AuditReader = Annotated[RequestContext, guard("audit", Action.READ)]
 
 
-@contextmanager
-def _refusal_recorded(ctx: RequestContext, target: str) -> Iterator[None]:
-    """Record a write the service refuses as ``access.denied``, then let the 403 go."""
-    try:
-        yield
-    except PermissionDenied:
-        ctx.record_denial(target)
-        raise
-
-
 def _grantable(kind: str) -> str:
     if kind not in GRANTABLE_KINDS:
         raise InvalidParameter(
@@ -213,7 +201,7 @@ def create_account(
     ctx: AccountManager, body: Annotated[CreateAccountBody, json_body(CREATE_ACCOUNT)]
 ) -> Response:
     """Create a user (with a password) or a service account (tokens only); admins only."""
-    with _refusal_recorded(ctx, f"account {body['name']}"):
+    with ctx.refusals_recorded(f"account {body['name']}"):
         account = ctx.service.create_account(
             ctx.actor,
             body["name"],
@@ -247,7 +235,7 @@ def update_account(
     body: Annotated[UpdateAccountBody, json_body(UPDATE_ACCOUNT)],
 ) -> Response:
     """Change an account's role or description, or disable / enable it; admins only."""
-    with _refusal_recorded(ctx, f"account {name}"):
+    with ctx.refusals_recorded(f"account {name}"):
         account = ctx.service.update_account(
             ctx.actor,
             name,
@@ -266,7 +254,7 @@ def set_password(
     body: Annotated[SetPasswordBody, json_body(SET_PASSWORD)],
 ) -> Response:
     """Admins reset anyone's password; a user changes its own with ``current_password``."""
-    with _refusal_recorded(ctx, f"account {name}"):
+    with ctx.refusals_recorded(f"account {name}"):
         ctx.service.set_password(
             ctx.actor,
             name,
@@ -280,7 +268,7 @@ def set_password(
 @router.delete("/accounts/{name}")
 def delete_account(ctx: AccountManager, name: str) -> Response:
     """Delete an account with its tokens and grants; admins only, never the last admin."""
-    with _refusal_recorded(ctx, f"account {name}"):
+    with ctx.refusals_recorded(f"account {name}"):
         ctx.service.delete_account(ctx.actor, name, request_id=ctx.request_id)
     return empty_response()
 
@@ -294,7 +282,7 @@ def create_token(
 ) -> Response:
     """Mint a token (for yourself, or for ``owner`` as an admin); its secret is shown only here."""
     owner = body.get("owner") or None
-    with _refusal_recorded(ctx, f"token for {owner or ctx.actor.name}"):
+    with ctx.refusals_recorded(f"token for {owner or ctx.actor.name}"):
         created = ctx.service.create_token(
             ctx.actor,
             body["name"],
@@ -320,7 +308,7 @@ def list_tokens(ctx: TokenReader, query: Annotated[TokensQuery, query_params(TOK
 @router.delete("/tokens/{token_id}")
 def revoke_token(ctx: TokenManager, token_id: str) -> Response:
     """Revoke a token (your own, or anyone's as an admin); revoking twice changes nothing."""
-    with _refusal_recorded(ctx, f"token {token_id}"):
+    with ctx.refusals_recorded(f"token {token_id}"):
         token = ctx.service.revoke_token(ctx.actor, token_id, request_id=ctx.request_id)
     return json_response({"token": token.to_dict()})
 
@@ -334,7 +322,7 @@ def grant(
 ) -> Response:
     """Give an account read, edit or manage on an object you manage; 404 if it does not exist."""
     kind, resource_id = _grantable(body["resource_kind"]), body["resource_id"]
-    with _refusal_recorded(ctx, f"{kind} {resource_id}"):
+    with ctx.refusals_recorded(f"{kind} {resource_id}"):
         # Authorized before the lookup, so a 404 never tells a stranger what exists.
         ctx.service.require(ctx.actor, kind, resource_id, Permission.MANAGE)
         resource_id = _existing(request, kind, resource_id)
@@ -353,7 +341,7 @@ def grant(
 def revoke(ctx: GrantManager, query: Annotated[RevokeQuery, query_params(REVOKE)]) -> Response:
     """Take an account's grant on an object away; 404 when it has none."""
     kind, resource_id = _grantable(query["resource_kind"]), query["resource_id"]
-    with _refusal_recorded(ctx, f"{kind} {resource_id}"):
+    with ctx.refusals_recorded(f"{kind} {resource_id}"):
         ctx.service.revoke(
             ctx.actor, query["account"], kind, resource_id, request_id=ctx.request_id
         )

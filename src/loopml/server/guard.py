@@ -25,6 +25,7 @@ import binascii
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -192,6 +193,16 @@ class RequestContext:
         """Give the caller MANAGE on what it just created."""
         if self.access.enabled:
             self.service.grant_owner(self.actor, kind, resource_id)
+
+    @contextmanager
+    def refusals_recorded(self, target: str) -> Iterator[None]:
+        """Record a write the domain refuses (a rule beyond the route's policy) as
+        ``access.denied``, then let the 403 go."""
+        try:
+            yield
+        except PermissionDenied:
+            self.record_denial(target)
+            raise
 
     def record_denial(self, target: str) -> None:
         """Audit a refused write (``access.denied``); refused reads are not recorded."""

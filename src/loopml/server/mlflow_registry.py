@@ -59,6 +59,10 @@ def version_json(version: ModelVersion) -> dict[str, Any]:
         "status": version.status,
         "tags": key_values(version.tags),
         "aliases": list(version.aliases),
+        # loopml's own (the mlflow client ignores fields it does not know)
+        "storage_location": version.storage_location,
+        "manifest_digest": version.manifest_digest,
+        "trusted": version.trusted,
     }
     for key in ("run_id", "run_link", "status_message", "model_id"):
         if value := getattr(version, key):
