@@ -109,6 +109,8 @@ REFUSED = (
 
 
 def may(default: str, caller: str, endpoint: Endpoint, target: str | None) -> bool:
+    if endpoint.admin_only:
+        return caller == "admin"
     if target is None:
         return RANK[REACH[caller]] >= RANK[endpoint.needs]
     held = ACCESS[default][caller][0 if target == "A" else 1]
@@ -166,6 +168,9 @@ class Target:
     run_id: str
     model_id: str
     dataset: str
+    registered_model: str = ""
+    # Pending approval requests on the registered model, one taken per decision.
+    approvals: list[str] = field(default_factory=list)
 
     @property
     def artifacts(self) -> str:
@@ -196,6 +201,7 @@ class Endpoint:
     # The answer to an authenticated caller the rule refuses: 403, or a 404 where
     # telling "not yours" from "missing" would let names be probed.
     refused: tuple[int, str] = (403, "PERMISSION_DENIED")
+    admin_only: bool = False  # beyond the grant: only an admin acting with full power
 
     @property
     def order(self) -> int:
@@ -233,8 +239,29 @@ def _dataset(**call: Any) -> Build:
     return lambda t, n: Call(path={"name": t.dataset, "selector": "1"}, **call)
 
 
+def _registered(**extra: Any) -> Build:
+    return lambda t, n: Call(json={"name": t.registered_model, **extra})
+
+
+def _registered_query(**extra: Any) -> Build:
+    return lambda t, n: Call(params={"name": t.registered_model, **extra})
+
+
+def _native(version: bool = False, **call: Any) -> Build:
+    path = {"version": "1"} if version else {}
+    return lambda t, n: Call(path={"name": t.registered_model, **path}, **call)
+
+
+def _decision(**call: Any) -> Build:
+    return lambda t, n: Call(
+        path={"name": t.registered_model, "approval_id": t.approvals.pop()}, **call
+    )
+
+
 SUITE = {"name": "s", "expectations": [{"not_null": {"column": "id"}}]}
 DV = "/api/loopml/v1/datasets"
+RM = "/api/loopml/v1/models/{name}"
+RV = f"{RM}/versions/{{version}}"
 
 MODEL_JSON = json.dumps(
     {"artifact_path": "m", "flavors": {}, "utc_time_created": "2024-01-01", "run_id": "r"}
@@ -374,6 +401,85 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("PUT", f"{DV}/{{name}}/columns/{{column}}/tags"): Endpoint(
         "manage",
         lambda t, n: Call(path={"name": t.dataset, "column": "x"}, json={"tags": ["pii"]}),
+    ),
+    # the model registry: grants live on each registered model (A's the owner's, B's the
+    # admin's); MLflow's API, then loopml's own
+    ("POST", f"{M}/registered-models/create"): Endpoint(
+        "edit", lambda t, n: Call(json={"name": f"rm-new-{n}"}), aimed=False
+    ),
+    ("GET", f"{M}/registered-models/get"): Endpoint("read", _registered_query()),
+    ("GET", f"{M}/registered-models/search"): Endpoint(
+        "read", lambda t, n: Call(params={"max_results": 10}), aimed=False
+    ),
+    # renamed to its own name, so the model stays where the other routes look for it
+    ("POST", f"{M}/registered-models/rename"): Endpoint(
+        "manage",
+        lambda t, n: Call(json={"name": t.registered_model, "new_name": t.registered_model}),
+    ),
+    ("PATCH", f"{M}/registered-models/update"): Endpoint(
+        "edit", lambda t, n: _registered(description=f"d{n}")(t, n)
+    ),
+    ("DELETE", f"{M}/registered-models/delete"): Endpoint(
+        "manage", _registered(), destructive=True
+    ),
+    ("POST", f"{M}/registered-models/get-latest-versions"): Endpoint("read", _registered()),
+    ("POST", f"{M}/registered-models/set-tag"): Endpoint("edit", _registered(key="k", value="v")),
+    ("DELETE", f"{M}/registered-models/delete-tag"): Endpoint("manage", _registered(key="t0")),
+    ("POST", f"{M}/registered-models/alias"): Endpoint(
+        "edit", lambda t, n: _registered(alias=f"x{n}", version="1")(t, n)
+    ),
+    ("DELETE", f"{M}/registered-models/alias"): Endpoint("manage", _registered(alias="a0")),
+    ("GET", f"{M}/registered-models/alias"): Endpoint("read", _registered_query(alias="a0")),
+    ("POST", f"{M}/model-versions/create"): Endpoint(
+        "edit", lambda t, n: _registered(source=f"models:/{t.model_id}")(t, n)
+    ),
+    ("GET", f"{M}/model-versions/get"): Endpoint("read", _registered_query(version="1")),
+    ("GET", f"{M}/model-versions/search"): Endpoint(
+        "read", lambda t, n: Call(params={"max_results": 10}), aimed=False
+    ),
+    ("PATCH", f"{M}/model-versions/update"): Endpoint(
+        "edit", lambda t, n: _registered(version="1", description=f"d{n}")(t, n)
+    ),
+    ("POST", f"{M}/model-versions/transition-stage"): Endpoint(
+        "edit", _registered(version="1", stage="Staging")
+    ),
+    ("DELETE", f"{M}/model-versions/delete"): Endpoint(
+        "manage", _registered(version="1"), destructive=True
+    ),
+    ("GET", f"{M}/model-versions/get-download-uri"): Endpoint(
+        "read", _registered_query(version="1")
+    ),
+    ("POST", f"{M}/model-versions/set-tag"): Endpoint(
+        "edit", _registered(version="1", key="k", value="v")
+    ),
+    ("DELETE", f"{M}/model-versions/delete-tag"): Endpoint(
+        "manage", _registered(version="1", key="t0")
+    ),
+    ("GET", f"{RM}/policies"): Endpoint("read", _native()),
+    ("PUT", f"{RM}/policies/{{alias}}"): Endpoint(
+        "manage",
+        lambda t, n: Call(path={"name": t.registered_model, "alias": f"q{n}"}, json={"gates": []}),
+    ),
+    ("DELETE", f"{RM}/policies/{{alias}}"): Endpoint(
+        "manage", lambda t, n: Call(path={"name": t.registered_model, "alias": "q0"})
+    ),
+    ("POST", f"{RV}/promote"): Endpoint(
+        "edit", lambda t, n: _native(version=True, json={"alias": f"p{n}"})(t, n)
+    ),
+    ("POST", f"{RV}/approvals"): Endpoint("edit", _native(version=True, json={"alias": "c"})),
+    ("GET", f"{RM}/approvals"): Endpoint("read", _native()),
+    ("POST", f"{RM}/approvals/{{approval_id}}/approve"): Endpoint("manage", _decision(json={})),
+    ("POST", f"{RM}/approvals/{{approval_id}}/reject"): Endpoint(
+        "manage", _decision(json={"reason": "not yet"})
+    ),
+    ("POST", f"{RV}/evaluations"): Endpoint(
+        "edit", _native(version=True, json={"result": {"accuracy": 0.9}})
+    ),
+    ("GET", f"{RV}/evaluations"): Endpoint("read", _native(version=True)),
+    ("GET", f"{RV}/gate-checks"): Endpoint("read", _native(version=True)),
+    ("GET", f"{RV}/manifest"): Endpoint("read", _native(version=True)),
+    ("PUT", f"{RV}/trust"): Endpoint(
+        "manage", _native(version=True, json={"trusted": True}), admin_only=True
     ),
 }
 
@@ -800,7 +906,9 @@ def _populate(world: World, who: str, name: str) -> Target:
         f"{DV}/{dataset}/versions", content=_parquet(0), headers=world.headers[who]
     )
     assert uploaded.status_code == 201, uploaded.text
-    target = Target(str(experiment_id), name, run["run_id"], model["model_id"], dataset)
+    target = Target(
+        str(experiment_id), name, run["run_id"], model["model_id"], dataset, f"rm-{name}"
+    )
     for path in (
         f"{target.artifacts}/file.txt",
         f"{experiment_id}/models/{target.model_id}/artifacts/MLmodel",
@@ -809,7 +917,29 @@ def _populate(world: World, who: str, name: str) -> Target:
             f"{MA}/artifacts/{path}", content=f"{name} data".encode(), headers=world.headers[who]
         )
         assert response.status_code == 200, response.text
+    _populate_registry(world, who, target)
     return target
+
+
+def _populate_registry(world: World, who: str, target: Target) -> None:
+    """A registered model with version 1 of the logged model, a tag on each, an alias,
+    a policy and pending approval requests."""
+    name = target.registered_model
+    world.post(who, "registered-models/create", {"name": name})
+    world.post(who, "model-versions/create", {"name": name, "source": f"models:/{target.model_id}"})
+    world.post(who, "registered-models/set-tag", {"name": name, "key": "t0", "value": "x"})
+    world.post(who, "model-versions/set-tag", {"name": name, "version": "1", "key": "t0"})
+    world.post(who, "registered-models/alias", {"name": name, "alias": "a0", "version": "1"})
+    native = f"/api/loopml/v1/models/{name}"
+    headers = world.headers[who]
+    made = world.client.put(f"{native}/policies/q0", json={"gates": []}, headers=headers)
+    assert made.status_code == 200, made.text
+    for _ in range(40):
+        asked = world.client.post(
+            f"{native}/versions/1/approvals", json={"alias": "c"}, headers=headers
+        )
+        assert asked.status_code == 200, asked.text
+        target.approvals.append(asked.json()["approval"]["approval_id"])
 
 
 @pytest.fixture(scope="module")
@@ -846,6 +976,10 @@ def _world(home: Path, default: str) -> Iterator[World]:
     service.grant(local, "reader", "dataset", dataset_a, Permission.READ)
     service.grant(local, "viewer", "dataset", dataset_a, Permission.EDIT)
     service.grant(local, "service", "dataset", dataset_a, Permission.EDIT)
+    model_a = world.targets["A"].registered_model
+    service.grant(local, "reader", "registered_model", model_a, Permission.READ)
+    service.grant(local, "viewer", "registered_model", model_a, Permission.EDIT)
+    service.grant(local, "service", "registered_model", model_a, Permission.EDIT)
     world.count_row_writes()
     yield world
     client.__exit__(None, None, None)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.auth.access import is_admin
 from loopml.core.clock import now_ms
-from loopml.core.errors import InvalidParameter, InvalidState, PermissionDenied
+from loopml.core.errors import InvalidParameter, InvalidState, PermissionDenied, ResourceNotFound
 from loopml.core.ids import new_id
 from loopml.registry import _sql_governance as g
 from loopml.registry.entities import (
@@ -88,7 +88,7 @@ def delete_policy(client: RegistryClient, name: str, alias: str) -> None:
         before = g.get_policy(conn, name, alias)
         if before is None or not g.drop_policy(conn, name, alias):
             client.store.get_model(name, conn=conn)
-            raise InvalidParameter(f"alias {alias!r} of {name!r} has no policy")
+            raise ResourceNotFound(f"alias {alias!r} of {name!r} has no policy")
         client.store.audit(
             conn, client.actor, "registered_model.delete_policy", name, client.request_id,
             before=before.to_dict(),

@@ -218,7 +218,7 @@ def set_registered_model_tag(
     "/registered-models/delete-tag", openapi_extra=body_doc(s.DELETE_REGISTERED_MODEL_TAG)
 )
 def delete_registered_model_tag(
-    ctx: Editor,
+    ctx: Manager,
     request: Request,
     body: Annotated[s.DeleteRegisteredModelTagBody, json_body(s.DELETE_REGISTERED_MODEL_TAG)],
     tracking: Tracking,
@@ -243,7 +243,7 @@ def set_registered_model_alias(
 
 @router.delete("/registered-models/alias", openapi_extra=body_doc(s.ALIAS))
 def delete_registered_model_alias(
-    ctx: Editor,
+    ctx: Manager,
     request: Request,
     body: Annotated[s.AliasBody, json_body(s.ALIAS)],
     tracking: Tracking,
@@ -414,7 +414,7 @@ def set_model_version_tag(
 
 @router.delete("/model-versions/delete-tag", openapi_extra=body_doc(s.DELETE_MODEL_VERSION_TAG))
 def delete_model_version_tag(
-    ctx: Editor,
+    ctx: Manager,
     request: Request,
     body: Annotated[s.DeleteModelVersionTagBody, json_body(s.DELETE_MODEL_VERSION_TAG)],
     tracking: Tracking,
