@@ -11,6 +11,7 @@ from loopml.cli import (
     data_quality,  # noqa: F401  (registers its commands on the data group)
     db,
     experiments,
+    models,
     permissions,
     runs,
     tokens,
@@ -30,6 +31,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
+app.add_typer(models.app, name="models")
 app.command("whoami")(accounts.whoami)
 app.add_typer(accounts.users, name="users")
 app.add_typer(accounts.service_accounts, name="service-accounts")
