@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from loopml.client import Client
 from loopml.core.errors import ResourceNotFound
 from loopml.registry.lineage import version_lineage
+from loopml.tracking.client import artifact_key
 
 from .conftest import Register, iris_frame
 
@@ -61,7 +63,12 @@ def test_to_dict_is_json_and_the_tree_reads_top_down(
     assert tree[1].startswith("└── produced_by → run ")
     assert "params: C=1.0, max_iter=300" in tree[1]
     assert any("derived_from → dataset_version data:iris-raw@1" in line for line in tree)
-    assert [row.depth for row in lineage.rows()][:3] == [0, 1, 2]
+    assert tree[2].startswith("    ├── trained_on → dataset_version data:iris-clean@1")
+    assert tree[3] == "    │   └── derived_from → dataset_version data:iris-raw@1 (content " + (
+        client.data.get(raw).content_hash[:12] + ")"
+    )
+    assert tree[-1].startswith("    └── ran_in → environment python 3.12.1")
+    assert [row.depth for row in lineage.rows()][:4] == [0, 1, 2, 3]
 
 
 def test_missing_pieces_are_nodes_marked_missing(client: Client, registered: Register) -> None:
@@ -94,6 +101,25 @@ def test_an_evaluation_run_is_linked(client: Client, registered: Register) -> No
     lineage = version_lineage(client, "iris", 1)
     assert ("evaluated_in", f"run:{evaluation_run}") in [
         (relation, node.id) for relation, node in lineage.sources_of(lineage.root)
+    ]
+
+
+def test_a_version_from_a_logged_model_goes_through_it_to_the_run(
+    client: Client, registered: Register, tmp_path: Path
+) -> None:
+    made = registered()
+    experiment = client.get_run(made.run_id).info.experiment_id
+    logged = client.create_logged_model(experiment, "clf", source_run_id=made.run_id)
+    folder = tmp_path / "model-1"  # the files the fixture saved for version 1
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        key = artifact_key(logged.artifact_location, file.relative_to(folder).as_posix())
+        client.artifacts.put(key, file.read_bytes())
+    version = client.registry.create_model_version("iris", f"models:/{logged.model_id}")
+    lineage = version_lineage(client, "iris", version.version)
+    [(relation, model)] = lineage.sources_of(lineage.root)
+    assert (relation, model.kind, model.label) == ("registered_from", "logged_model", "clf")
+    assert [(r, n.id) for r, n in lineage.sources_of(model.id)] == [
+        ("produced_by", f"run:{made.run_id}")
     ]
 
 

@@ -100,7 +100,7 @@ def show(name: NameArgument, uri: UriOption = None, as_json: JsonOption = False)
     _say(f"created {when(model.created_ms)} by {model.created_by}")
     for key, value in sorted(model.tags.items()):
         _say(f"  tag {key} = {value}")
-    _table("Aliases", ["alias", "version"], sorted(model.aliases.items()))
+    _say(f"aliases: {_aliases(model.aliases) or 'none'}")
     _print_policies(name, policies)
     _print_versions(f"Latest versions of {name}", model.latest_versions)
 

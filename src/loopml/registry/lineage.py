@@ -119,13 +119,21 @@ class VersionLineage:
                 yield from self._walk(child.id, child_relation, depth + 1, seen)
 
     def render_tree(self) -> str:
-        """Plain text, one node a line, indented by depth (for terminals and logs)."""
-        lines = []
-        for row in self.rows():
-            indent = "    " * (row.depth - 1) + "└── " if row.depth else ""
-            relation = f"{row.relation} → " if row.relation else ""
-            lines.append(f"{indent}{relation}{_describe(row.node, row.repeated)}")
+        """Plain text, one node a line, drawn as a tree (for terminals and logs)."""
+        lines = [_describe(self.node(self.root), False)]
+        self._draw(self.root, "", {self.root}, lines)
         return "\n".join(lines)
+
+    def _draw(self, node_id: str, prefix: str, seen: set[str], lines: list[str]) -> None:
+        children = self.sources_of(node_id)
+        for index, (relation, child) in enumerate(children):
+            last = index == len(children) - 1
+            repeated = child.id in seen
+            seen.add(child.id)
+            branch = "└── " if last else "├── "
+            lines.append(f"{prefix}{branch}{relation} → {_describe(child, repeated)}")
+            if not repeated:
+                self._draw(child.id, prefix + ("    " if last else "│   "), seen, lines)
 
 
 def _describe(node: LineageNode, repeated: bool) -> str:
