@@ -222,12 +222,16 @@ def _ownership(card: ModelCard) -> list[Block]:
 
 
 def _training_run(card: ModelCard) -> LineageNode | None:
-    """The node of the run that produced the version (through its logged model too)."""
-    for node in card.lineage.nodes:
-        if node.kind == "run" and node.id == f"run:{card.version.run_id}":
+    """The node of the run that produced the version (directly, or via its logged model)."""
+    lineage = card.lineage
+    for relation, node in lineage.sources_of(lineage.root):
+        if node.kind == "logged_model":
+            runs = [n for rel, n in lineage.sources_of(node.id) if rel == "produced_by"]
+            if runs:
+                return runs[0]
+        if relation == "produced_by":
             return node
-    runs = [n for n in card.lineage.nodes if n.kind == "run" and not n.missing]
-    return runs[0] if runs and card.version.model_id else None
+    return None
 
 
 def _training(card: ModelCard) -> list[Block]:
