@@ -478,6 +478,9 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", f"{RV}/evaluations"): Endpoint("read", _native(version=True)),
     ("GET", f"{RV}/gate-checks"): Endpoint("read", _native(version=True)),
     ("GET", f"{RV}/manifest"): Endpoint("read", _native(version=True)),
+    ("GET", f"{RV}/lineage"): Endpoint("read", _native(version=True)),
+    ("GET", f"{RV}/card"): Endpoint("read", _native(version=True, params={"format": "html"})),
+    ("GET", f"{RM}/diff"): Endpoint("read", _native(params={"a": "1", "b": "1"})),
     ("PUT", f"{RV}/trust"): Endpoint(
         "manage", _native(version=True, json={"trusted": True}), admin_only=True
     ),

@@ -8,20 +8,25 @@ the path; the registry client audits every change in its own transaction.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Required
+from typing import TYPE_CHECKING, Annotated, Any, Required, cast
 
 from fastapi import APIRouter, Request
 from pydantic import TypeAdapter, with_config
 from starlette.responses import Response
 from typing_extensions import TypedDict
 
-from loopml.core.errors import ResourceNotFound
+from loopml.core.errors import InvalidParameter, ResourceNotFound
 from loopml.registry import RegistryClient
+from loopml.registry.lineage import VersionLineage, version_lineage
+from loopml.server.data_api import data_client
 from loopml.server.guard import Action, RequestContext, guard
 from loopml.server.mlflow_registry import registry_client, version_json
 from loopml.server.openapi import body_doc, query_doc
 from loopml.server.state import Tracking
 from loopml.server.wire import STRICT, empty_response, json_body, json_response, query_params
+
+if TYPE_CHECKING:
+    from loopml.client import Client
 
 PREFIX = "/api/loopml/v1"
 router = APIRouter(tags=["Model registry"])
@@ -72,6 +77,17 @@ class ApprovalsQuery(TypedDict, total=False):
     version: str
 
 
+@with_config(STRICT)
+class CardQuery(TypedDict, total=False):
+    format: str
+
+
+@with_config(STRICT)
+class DiffQuery(TypedDict):
+    a: str
+    b: str
+
+
 POLICY = TypeAdapter(PolicyBody)
 PROMOTE = TypeAdapter(PromoteBody)
 APPROVAL_REQUEST = TypeAdapter(ApprovalRequestBody)
@@ -79,6 +95,8 @@ DECISION = TypeAdapter(DecisionBody)
 EVALUATION = TypeAdapter(EvaluationBody)
 TRUST = TypeAdapter(TrustBody)
 APPROVALS = TypeAdapter(ApprovalsQuery)
+CARD = TypeAdapter(CardQuery)
+DIFF = TypeAdapter(DiffQuery)
 
 
 def _client(request: Request, ctx: RequestContext, tracking: Any, name: str) -> RegistryClient:
@@ -288,3 +306,87 @@ def get_manifest(
     """The sha256 of every file, taken at registration: what a remote load verifies."""
     manifest = _client(request, ctx, tracking, name).version_manifest(name, version)
     return json_response({"manifest": manifest.to_dict(), "digest": manifest.digest})
+
+
+# --- lineage, diff and the model card --------------------------------------------------
+
+
+class _Platform:
+    """What lineage, diffs and cards read (a ``loopml.Client``'s shape), as the caller."""
+
+    def __init__(self, tracking: Any, registry: RegistryClient, data: Any) -> None:
+        self.tracking = tracking
+        self.registry = registry
+        self.data = data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tracking, name)
+
+
+def _platform(request: Request, ctx: RequestContext, tracking: Any, name: str) -> Client:
+    registry = _client(request, ctx, tracking, name)
+    return cast("Client", _Platform(tracking, registry, data_client(request, ctx)))
+
+
+def _readable(ctx: RequestContext, lineage: VersionLineage) -> VersionLineage:
+    """Refuse (403) a lineage that shows a run, logged model or dataset the caller cannot read."""
+    for node in lineage.nodes:
+        if node.missing:
+            continue
+        key = node.id.split(":", 1)[1]
+        if node.kind in ("run", "logged_model"):
+            ctx.authorize(key, Action.READ, kind=node.kind)
+        elif node.kind == "dataset_version":
+            ctx.authorize(key.removeprefix("data:").split("@", 1)[0], Action.READ, kind="dataset")
+    return lineage
+
+
+@router.get("/models/{name}/versions/{version}/lineage")
+def get_lineage(
+    ctx: Reader, request: Request, name: str, version: str, tracking: Tracking
+) -> Response:
+    """Version → logged model → run (params, metrics) → dataset versions, code, environment."""
+    lineage = version_lineage(_platform(request, ctx, tracking, name), name, version)
+    return json_response({"lineage": _readable(ctx, lineage).to_dict()})
+
+
+@router.get("/models/{name}/diff", openapi_extra=query_doc(DIFF))
+def get_diff(
+    ctx: Reader,
+    request: Request,
+    name: str,
+    query: Annotated[DiffQuery, query_params(DIFF)],
+    tracking: Tracking,
+) -> Response:
+    """What changed between two versions: params, metrics, data, code, environment."""
+    from loopml.registry.diff import diff_versions
+
+    platform = _platform(request, ctx, tracking, name)
+    for version in (query["a"], query["b"]):
+        _readable(ctx, version_lineage(platform, name, version))
+    return json_response({"diff": diff_versions(platform, name, query["a"], query["b"]).to_dict()})
+
+
+@router.get("/models/{name}/versions/{version}/card", openapi_extra=query_doc(CARD))
+def get_card(
+    ctx: Reader,
+    request: Request,
+    name: str,
+    version: str,
+    query: Annotated[CardQuery, query_params(CARD)],
+    tracking: Tracking,
+) -> Response:
+    """The model card as Markdown (default) or a self-contained HTML page."""
+    from starlette.responses import HTMLResponse, PlainTextResponse
+
+    from loopml.registry.card import model_card
+
+    shape = query.get("format", "markdown")
+    if shape not in ("markdown", "html"):
+        raise InvalidParameter(f"format must be markdown or html, got {shape!r}")
+    platform = _platform(request, ctx, tracking, name)
+    _readable(ctx, version_lineage(platform, name, version))
+    card = model_card(platform, name, version)
+    if shape == "html":
+        return HTMLResponse(card.render_html())
+    return PlainTextResponse(card.render_markdown(), media_type="text/markdown")
