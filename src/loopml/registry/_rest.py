@@ -10,9 +10,7 @@ took at registration before anything is deserialized.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -22,7 +20,7 @@ import orjson
 from loopml.artifacts.http import HttpArtifactStore
 from loopml.core.errors import LoopmlError
 from loopml.core.http import ServerConnection, raise_for_error
-from loopml.models import LoadedModel, Manifest, load_model
+from loopml.models import LoadedModel, Manifest
 from loopml.registry.entities import (
     AliasPolicy,
     Approval,
@@ -31,11 +29,10 @@ from loopml.registry.entities import (
     ModelVersion,
     RegisteredModel,
     StoredEvaluation,
-    check_alias,
     parse_version,
 )
 from loopml.registry.governance import Promotion
-from loopml.registry.sources import download_version, parse_models_uri
+from loopml.registry.loading import load_version, resolve_version
 from loopml.tracking.entities import Page
 
 MLFLOW = "/api/2.0/mlflow"
@@ -266,18 +263,7 @@ class RestRegistry(ServerConnection):
         return self.promote(name, version, alias).version
 
     def resolve(self, uri: str) -> ModelVersion:
-        name, which = parse_models_uri(uri)
-        if which.startswith("@"):
-            return self.get_model_version_by_alias(name, check_alias(which[1:]))
-        if which.isdigit():
-            return self.get_model_version(name, which)
-        stages = None if which.lower() == "latest" else [which]
-        latest = sorted(self.get_latest_versions(name, stages), key=lambda v: v.version)
-        if not latest:
-            from loopml.core.errors import ResourceNotFound
-
-            raise ResourceNotFound(f"model {name!r} has no version in {which!r}")
-        return latest[-1]
+        return resolve_version(self, uri)
 
     def get_model_version_download_uri(self, name: str, version: int | str) -> str:
         params = {"name": name, "version": str(version)}
@@ -292,15 +278,7 @@ class RestRegistry(ServerConnection):
         self, uri: str, *, trust: bool = False, public_key: str | os.PathLike[str] | None = None
     ) -> LoadedModel:
         """Download through the artifact proxy, verify against the server's manifest, load."""
-        version = self.resolve(uri)
-        manifest = self.version_manifest(version.name, version.version)
-        location = self.get_model_version_download_uri(version.name, version.version)
-        with tempfile.TemporaryDirectory(prefix="loopml-model-") as tmp:
-            directory = Path(tmp) / "model"
-            download_version(self.artifacts, location, manifest, directory)
-            return load_model(
-                directory, manifest=manifest, trust=trust or version.trusted, public_key=public_key
-            )
+        return load_version(self, self.artifacts, uri, trust=trust, public_key=public_key)
 
     # --- governance ------------------------------------------------------------------
 

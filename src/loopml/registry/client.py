@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from loopml.auth import Actor, ReadScope
-from loopml.core.errors import InvalidParameter, ResourceNotFound
-from loopml.models import LoadedModel, Manifest, load_model
+from loopml.auth.access import is_admin
+from loopml.core.errors import InvalidParameter, PermissionDenied, ResourceNotFound
+from loopml.models import LoadedModel, Manifest
 from loopml.registry import governance
 from loopml.registry._sql import SqlRegistryStore
 from loopml.registry.entities import (
-    LATEST,
     AliasPolicy,
     Approval,
     GateCheck,
@@ -30,13 +28,13 @@ from loopml.registry.entities import (
     RegisteredModel,
     Stage,
     StoredEvaluation,
-    check_alias,
     check_model_name,
     check_tag,
     parse_version,
 )
 from loopml.registry.governance import Promotion
-from loopml.registry.sources import download_version, locate, parse_models_uri, take_manifest
+from loopml.registry.loading import load_version, resolve_version
+from loopml.registry.sources import locate, take_manifest
 from loopml.tracking.client import TrackingClient
 from loopml.tracking.entities import Page
 from loopml.tracking.search import (
@@ -250,9 +248,6 @@ class RegistryClient:
 
     def set_trusted(self, name: str, version: int | str, trusted: bool = True) -> ModelVersion:
         """Let (or stop letting) a version's code-executing formats load. Admins only."""
-        from loopml.auth.access import is_admin
-        from loopml.core.errors import PermissionDenied
-
         if not is_admin(self.actor):
             raise PermissionDenied(
                 f"only admins may mark model versions trusted; {self.actor.name!r} is not one"
@@ -290,16 +285,7 @@ class RegistryClient:
 
     def resolve(self, uri: str) -> ModelVersion:
         """The version ``models:/NAME/3`` (``@champion``, ``/latest``, ``/Production``) names."""
-        name, which = parse_models_uri(uri)
-        if which.startswith("@"):
-            return self.get_model_version_by_alias(name, check_alias(which[1:]))
-        if which.isdigit():
-            return self.get_model_version(name, which)
-        stages = None if which.lower() == LATEST else [which]
-        latest = sorted(self.get_latest_versions(name, stages), key=lambda v: v.version)
-        if not latest:
-            raise ResourceNotFound(f"model {name!r} has no version in {which!r}")
-        return latest[-1]
+        return resolve_version(self, uri)
 
     def download_uri_of(self, uri: str) -> str:
         return self.resolve(uri).storage_location
@@ -384,18 +370,8 @@ class RegistryClient:
         """Load ``models:/NAME/VERSION`` (or ``@alias``) after verifying every file.
 
         The files are checked against the manifest kept in the registry's
-        database (not one shipped with them), then loaded by ``loopml.models``:
-        formats that run code on load need ``trust=True`` or a version an admin
+        database (not one shipped with them) before ``loopml.models`` loads
+        them: formats that run code need ``trust=True`` or a version an admin
         marked trusted; ``public_key`` also verifies a signature.
         """
-        version = self.resolve(uri)
-        manifest = self.version_manifest(version.name, version.version)
-        with tempfile.TemporaryDirectory(prefix="loopml-model-") as tmp:
-            directory = Path(tmp) / "model"
-            download_version(self.tracking.artifacts, version.storage_location, manifest, directory)
-            return load_model(
-                directory,
-                manifest=manifest,
-                trust=trust or version.trusted,
-                public_key=public_key,
-            )
+        return load_version(self, self.tracking.artifacts, uri, trust=trust, public_key=public_key)

@@ -121,8 +121,12 @@ def get_registered_model(
     return json_response({"registered_model": model_json(model)})
 
 
-def _search_models(
-    ctx: RequestContext, request: Request, query: s.SearchBody, tracking: Any
+@router.get("/registered-models/search", openapi_extra=query_doc(s.SEARCH))
+def search_registered_models(
+    ctx: Reader,
+    request: Request,
+    query: Annotated[s.SearchBody, query_params(s.SEARCH)],
+    tracking: Tracking,
 ) -> Response:
     page = registry_client(request, ctx, tracking).search_registered_models(
         query.get("filter") or None,
@@ -132,16 +136,6 @@ def _search_models(
         readable=ctx.readable(),
     )
     return _page("registered_models", [model_json(m) for m in page.items], page.next_page_token)
-
-
-@router.get("/registered-models/search", openapi_extra=query_doc(s.SEARCH))
-def search_registered_models(
-    ctx: Reader,
-    request: Request,
-    query: Annotated[s.SearchBody, query_params(s.SEARCH)],
-    tracking: Tracking,
-) -> Response:
-    return _search_models(ctx, request, query, tracking)
 
 
 @router.post("/registered-models/rename", openapi_extra=body_doc(s.RENAME_REGISTERED_MODEL))
