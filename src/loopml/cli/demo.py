@@ -2,9 +2,12 @@
 
 A small sweep of gradient-boosted classifiers on scikit-learn's breast-cancer
 data: each run logs its parameters, a per-stage validation curve, final
-metrics, its training dataset as an input, and the fitted model in skops
-format (loadable without executing code). Later issues grow this into the
-whole loop: register, gate, serve, monitor, retrain.
+metrics, its training dataset as an input, and the fitted model saved by
+``loopml.models`` (skops, hash-pinned, loadable without executing code). The
+best run's model is registered, evaluated on the held-out rows against the
+current champion (segments by tumour size) and released as ``champion`` if
+the alias's gate passes. Later issues grow this into the whole loop: serve,
+monitor, retrain.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ if TYPE_CHECKING:
     from loopml.client import Client
 
 EXPERIMENT = "demo-breast-cancer"
+MODEL = "demo-breast-cancer"
+ALIAS = "champion"
+GATES = ["roc_auc >= baseline.roc_auc - 0.005"]
 SWEEP = [
     {"learning_rate": 0.05, "max_depth": 2, "n_estimators": 60},
     {"learning_rate": 0.1, "max_depth": 3, "n_estimators": 60},
@@ -46,10 +52,10 @@ def _dataset() -> tuple[Any, Any, Any, Any, str]:
 
 
 def _train_one(client: Client, params: dict[str, Any], data: tuple[Any, ...]) -> str:
-    import skops.io as sio
     from sklearn.ensemble import GradientBoostingClassifier
     from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
 
+    from loopml.models import infer_signature, save_model
     from loopml.tracking import fluent
     from loopml.tracking.entities import Dataset, DatasetInput
 
@@ -69,8 +75,8 @@ def _train_one(client: Client, params: dict[str, Any], data: tuple[Any, ...]) ->
             }
         )
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.skops"
-            sio.dump(model, path)
+            path = Path(tmp) / "model"
+            save_model(model, path, signature=infer_signature(x_train))
             run.log_artifact(path, "model")
         return run.run_id
 
@@ -91,10 +97,13 @@ def demo(
         for params in SWEEP[:runs]:
             run_ids.append(_train_one(client, params, data))
             progress.advance(task)
-    _report(client, run_ids)
+        best = _report(client, run_ids)
+        progress.add_task("evaluating and releasing the best model", total=None)
+        released = _release(client, best, data)
+    _say_what_next(client, best, released)
 
 
-def _report(client: Client, run_ids: list[str]) -> None:
+def _report(client: Client, run_ids: list[str]) -> Any:
     experiment = client.get_experiment_by_name(EXPERIMENT)
     assert experiment is not None
     runs = client.search_runs(
@@ -122,15 +131,66 @@ def _report(client: Client, run_ids: list[str]) -> None:
         ["run", "name", "lr", "depth", "val_accuracy", "val_roc_auc"],
         rows,
     )
-    best = runs[0]
+    return runs[0]
+
+
+def _release(client: Client, best: Any, data: tuple[Any, ...]) -> str:
+    """Register the best run's model, evaluate it against the champion, promote it."""
+    from loopml.core.errors import InvalidState, ResourceNotFound
+    from loopml.evaluation.workflow import evaluate
+
+    _, x_test, _, y_test, _ = data
+    registry = client.registry
+    try:
+        registry.get_registered_model(MODEL)
+    except ResourceNotFound:
+        registry.create_registered_model(
+            MODEL,
+            description="Malignant or benign, from scikit-learn's breast-cancer data",
+            tags={"loopml.card.owner": "loopml demo", "loopml.card.intended_use": "a demo"},
+        )
+    run_id = best.info.run_id
+    version = registry.create_model_version(MODEL, f"runs:/{run_id}/model", run_id=run_id)
+    champion = registry.get_registered_model(MODEL).aliases.get(ALIAS)
+    test = x_test.assign(target=y_test, size=(x_test["mean radius"] > 14).map(_size))
+    evaluate(
+        client,
+        version.uri,
+        test,
+        target="target",
+        task="classification",
+        feature_columns=list(x_test.columns),
+        segments=["size"],
+        baseline=f"models:/{MODEL}@{ALIAS}" if champion else None,
+    )
+    if champion is None:  # the first release has nothing to beat; gate the next ones
+        registry.set_alias(MODEL, ALIAS, version.version)
+        registry.set_alias_policy(MODEL, ALIAS, gates=GATES)
+        return f"v{version.version} is the first {ALIAS}"
+    try:
+        registry.promote(MODEL, version.version, ALIAS)
+    except InvalidState as refused:
+        return f"v{version.version} stays a candidate: {refused.message}"
+    return f"v{version.version} is the new {ALIAS} (was v{champion})"
+
+
+def _size(large: bool) -> str:
+    return "large" if large else "small"
+
+
+def _say_what_next(client: Client, best: Any, released: str) -> None:
     where = getattr(client, "settings", None)
     console.print(f"best run: [bold]{best.info.run_name}[/bold] ({best.info.run_id})")
+    console.print(f"registered {MODEL}: {released}", highlight=False)
     if where is not None:
         console.print(f"recorded in {where.database_url} and {where.artifact_root}")
+    version = client.registry.get_registered_model(MODEL).latest_versions[-1].version
     commands = [
         f".venv/bin/loopml runs list -e {EXPERIMENT}",
         f".venv/bin/loopml runs show {best.info.run_id}",
-        f".venv/bin/loopml runs compare {' '.join(r.info.run_id for r in runs[:2])}",
+        f".venv/bin/loopml models show {MODEL}",
+        f".venv/bin/loopml models lineage {MODEL} {version}",
+        f".venv/bin/loopml models card {MODEL} {version} --html card.html",
         ".venv/bin/loopml server   # MLFLOW_TRACKING_URI=http://127.0.0.1:5000 for mlflow",
     ]
     console.print("browse it:")
