@@ -232,3 +232,26 @@ def test_trust_evaluations_and_card(client: Client, home: Path) -> None:
     assert "<h2>Integrity</h2>" in page
     assert "<script" not in page
     assert (home / "c.md").read_text().startswith("# Model card: iris version 1")
+
+
+def test_register_creates_the_model_and_refuses_what_is_not_a_model(
+    client: Client, home: Path
+) -> None:
+    experiment_id = client.create_experiment("by-hand")
+    run_id = client.create_run(experiment_id).info.run_id
+    folder = home / "by-hand"
+    save_model(LogisticRegression(max_iter=300).fit(*load_iris(return_X_y=True)), folder)
+    client.log_artifact(run_id, folder, "model")
+    client.log_artifact_bytes(run_id, b"just notes", "notes/readme.txt")
+
+    made = invoke("register", "flowers", f"runs:/{run_id}/model", "--description", "by hand")
+    assert made.exit_code == 0, made.output
+    assert f"registered flowers v1 from runs:/{run_id}/model" in said(made)
+    version = client.registry.get_model_version("flowers", 1)
+    assert version.description == "by hand"
+    assert f"manifest {version.manifest_digest}" in said(made)
+
+    refused = invoke("register", "flowers", f"runs:/{run_id}/notes")
+    assert refused.exit_code == 1
+    assert "is not a model directory" in said(refused)
+    assert [v.version for v in client.registry.search_model_versions("name='flowers'").items] == [1]

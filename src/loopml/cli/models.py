@@ -105,6 +105,37 @@ def show(name: NameArgument, uri: UriOption = None, as_json: JsonOption = False)
     _print_versions(f"Latest versions of {name}", model.latest_versions)
 
 
+@app.command("register")
+@friendly_errors
+def register(
+    name: NameArgument,
+    source: Annotated[
+        str,
+        typer.Argument(help="runs:/RUN_ID/path, models:/m-<logged model id> or a models:/ URI."),
+    ],
+    description: Annotated[str, typer.Option(help="What this version is.")] = "",
+    uri: UriOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register the model files at SOURCE as the next version of NAME (created if new).
+
+    The sha256 of every file is taken now; every later load verifies against it.
+    """
+    from loopml.core.errors import ResourceNotFound
+
+    registry = open_client(uri).registry
+    try:
+        registry.get_registered_model(name)
+    except ResourceNotFound:
+        registry.create_registered_model(name)
+    version = registry.create_model_version(name, source, description=description)
+    if as_json:
+        print_json(version)
+        return
+    _say(f"registered {name} v{version.version} from {source}")
+    _say(f"manifest {version.manifest_digest}")
+
+
 @app.command("tag")
 @friendly_errors
 def tag(
