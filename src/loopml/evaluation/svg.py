@@ -107,7 +107,9 @@ def bar_chart(rows: Sequence[tuple[str, float]], *, label: str) -> str:
         parts.append(f'<text x="{LABEL_WIDTH + BAR_WIDTH + 6}" y="{y + 12}">{number(value)}</text>')
     height = max(len(rows), 1) * (BAR_HEIGHT + 4)
     parts.append(f'<line class="axis" x1="{zero:.1f}" y1="0" x2="{zero:.1f}" y2="{height}"/>')
-    return _svg(LABEL_WIDTH + BAR_WIDTH + 60, height, label, "".join(parts))
+    # room for the longest value label ("-4.441e-16"), about 7 px a character
+    value_width = 12 + 7 * max((len(number(v)) for _, v in rows), default=4)
+    return _svg(LABEL_WIDTH + BAR_WIDTH + value_width, height, label, "".join(parts))
 
 
 def heatmap(labels: Sequence[str], counts: Sequence[Sequence[int]], *, label: str) -> str:
