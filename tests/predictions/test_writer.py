@@ -198,10 +198,12 @@ def test_records_with_a_bad_endpoint_or_types_are_rejected_not_raised(
     log = PredictionLog(artifacts)
     assert log.log(make_record(endpoint="../escape"))
     assert log.log(make_record(endpoint="churn", model_version="three"))
+    assert log.log(make_record(time_ms=10**18))  # past year 9999: no date partition
+    assert log.log(make_record(time_ms="yesterday"))
     assert log.log(make_record(endpoint="churn"))
     log.close()
 
-    assert (log.rejected, log.written, log.queued) == (2, 1, 0)
+    assert (log.rejected, log.written, log.queued, log.write_errors) == (4, 1, 0, 0)
     assert read(artifacts).num_rows == 1
     assert not artifacts.exists("escape")
 

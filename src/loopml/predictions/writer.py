@@ -215,7 +215,11 @@ class PredictionLog:
             records, self._retry = self._retry + taken, []
             if not records:
                 return None
-            self._retry, error = self._write(records)
+            try:
+                self._retry, error = self._write(records)
+            except BaseException:
+                self._retry = records  # an unexpected failure loses nothing either
+                raise
         return error
 
     def _write(
@@ -224,14 +228,14 @@ class PredictionLog:
         """Write ``records`` as parts; return the ones to retry and the first error."""
         retry: list[PredictionRecord] = []
         first_error: Exception | None = None
-        for (endpoint, day), group in self._partition(records).items():
+        for (endpoint, date), group in self._partition(records).items():
             for start in range(0, len(group), self.max_rows_per_file):
                 chunk = group[start : start + self.max_rows_per_file]
                 good, table = _encode(chunk)
                 if len(good) < len(chunk):
                     self._reject(len(chunk) - len(good), f"values of the wrong type ({endpoint})")
                 try:
-                    self._write_part(endpoint, day, good, table)
+                    self._write_part(endpoint, date, good, table)
                 except Exception as error:
                     retry.extend(good)
                     self._write_errors += 1
@@ -248,40 +252,42 @@ class PredictionLog:
         return retry, first_error
 
     def _write_part(
-        self, endpoint: str, day: int, records: list[PredictionRecord], table: pa.Table
+        self, endpoint: str, date: str, records: list[PredictionRecord], table: pa.Table
     ) -> None:
         from loopml.predictions import _arrow
 
         if not records:
             return
         min_time_ms = min(r.time_ms for r in records)
-        path = prediction_part_path(self.prefix, endpoint, utc_date(day * MS_PER_DAY), min_time_ms)
+        path = prediction_part_path(self.prefix, endpoint, date, min_time_ms)
         self.artifacts.put(path, _arrow.parquet_bytes(table))
         self._written += len(records)
         self._files_written += 1
 
     def _partition(
         self, records: list[PredictionRecord]
-    ) -> dict[tuple[str, int], list[PredictionRecord]]:
-        """Group by (endpoint, UTC day), rejecting records that cannot name a partition."""
-        groups: dict[tuple[str, int], list[PredictionRecord]] = defaultdict(list)
+    ) -> dict[tuple[str, str], list[PredictionRecord]]:
+        """Group by (endpoint, UTC date), rejecting records that cannot name a partition."""
+        groups: dict[tuple[str, str], list[PredictionRecord]] = defaultdict(list)
+        dates: dict[int, str] = {}
         bad = 0
         for record in records:
             endpoint = getattr(record, "endpoint", None)
             time_ms = getattr(record, "time_ms", None)
-            if type(time_ms) is not int or not self._endpoint_ok(endpoint):
+            date = _date_of(time_ms, dates) if type(time_ms) is int else None
+            if date is None or not isinstance(endpoint, str) or not self._endpoint_ok(endpoint):
                 bad += 1
                 continue
-            groups[(endpoint, time_ms // MS_PER_DAY)].append(record)  # type: ignore[index]
+            groups[(endpoint, date)].append(record)
         if bad:
             self._reject(bad, "a bad endpoint name or time_ms")
         return groups
 
-    def _endpoint_ok(self, endpoint: object) -> bool:
-        if isinstance(endpoint, str) and endpoint in self._good_endpoints:
+    def _endpoint_ok(self, endpoint: str) -> bool:
+        if endpoint in self._good_endpoints:
             return True
         try:
-            self._good_endpoints.add(check_endpoint_name(endpoint))  # type: ignore[arg-type]
+            self._good_endpoints.add(check_endpoint_name(endpoint))
         except LoopmlError:
             return False
         return True
@@ -316,6 +322,17 @@ def _encodes(record: PredictionRecord) -> bool:
     except Exception:
         return False
     return True
+
+
+def _date_of(time_ms: int, known: dict[int, str]) -> str | None:
+    """The UTC date of ``time_ms`` (memoised per day); None when out of the calendar's range."""
+    day = time_ms // MS_PER_DAY
+    if day not in known:
+        try:
+            known[day] = utc_date(time_ms)
+        except (ValueError, OverflowError, OSError):
+            return None
+    return known[day]
 
 
 def _positive(field: str, value: float) -> float:
