@@ -17,6 +17,7 @@ from loopml.cli import (
     tokens,
 )
 from loopml.cli.demo import demo
+from loopml.cli.serve import serve
 from loopml.cli.server import server
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("server")(server)
+app.command("serve")(serve)
 app.command("demo")(demo)
 app.add_typer(db.app, name="db")
 app.add_typer(experiments.app, name="experiments")

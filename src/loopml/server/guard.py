@@ -20,8 +20,6 @@ route was left unguarded.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator
@@ -37,8 +35,8 @@ from starlette.concurrency import run_in_threadpool
 
 from loopml.auth import ANONYMOUS, EVERYTHING, Actor, AuthService, Permission, ReadScope
 from loopml.auth.access import ceiling, is_admin
-from loopml.auth.tokens import looks_like_token
-from loopml.core.errors import PermissionDenied, Unauthenticated
+from loopml.auth.credentials import authenticate_header
+from loopml.core.errors import PermissionDenied
 from loopml.core.ids import new_id
 
 logger = logging.getLogger("loopml.server")
@@ -247,39 +245,7 @@ def _authenticate(request: Request, access: AccessControl) -> Actor:
     if not access.enabled:
         return dataclasses.replace(ANONYMOUS, client_addr=address)
     header = request.headers.get("authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    scheme, credentials = scheme.lower(), credentials.strip()
-    if not header:
-        raise Unauthenticated(
-            "authentication required: send 'Authorization: Bearer <token>' "
-            "(MLFLOW_TRACKING_TOKEN) or HTTP basic auth (MLFLOW_TRACKING_USERNAME/PASSWORD)"
-        )
-    if scheme == "bearer" and credentials:
-        return access.service.authenticate_token(credentials, address)
-    if scheme == "basic" and credentials:
-        name, password = _basic_credentials(credentials)
-        if looks_like_token(password):
-            actor = access.service.authenticate_token(password, address)
-            if name and name != actor.name:
-                raise Unauthenticated(f"this token belongs to {actor.name!r}, not {name!r}")
-            return actor
-        return access.service.authenticate_password(name, password, address, request_id(request))
-    raise Unauthenticated(
-        f"unsupported Authorization scheme {scheme!r}: use 'Bearer <token>' or 'Basic'"
-    )
-
-
-def _basic_credentials(encoded: str) -> tuple[str, str]:
-    try:
-        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise Unauthenticated(
-            "malformed basic auth credentials: expected base64 of name:password"
-        ) from None
-    name, sep, password = decoded.partition(":")
-    if not sep:
-        raise Unauthenticated("malformed basic auth credentials: expected name:password")
-    return name, password
+    return authenticate_header(access.service, header, address, request_id(request))
 
 
 class Guard:

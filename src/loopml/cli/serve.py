@@ -1,0 +1,49 @@
+"""``loopml serve``: a registered model over the Open Inference Protocol and MLflow's routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from loopml.cli._common import UriOption, friendly_errors
+
+
+@friendly_errors
+def serve(
+    model: Annotated[
+        str, typer.Argument(help="models:/NAME@ALIAS or models:/NAME/VERSION to serve.")
+    ],
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    auth: Annotated[
+        bool,
+        typer.Option(
+            "--auth/--no-auth",
+            help="Require a token whose account may read the model (always on off loopback).",
+        ),
+    ] = False,
+    trust: Annotated[
+        bool,
+        typer.Option(
+            help="Let a format that runs code on load (pickle) load. Prefer `models trust`."
+        ),
+    ] = False,
+    max_body_mb: Annotated[
+        float, typer.Option(help="Largest request body, in MiB.", min=0.001)
+    ] = 16,
+    uri: UriOption = None,
+) -> None:
+    """Serve MODEL: /v2/models/NAME/infer (KServe V2), /invocations, health and /metrics."""
+    from loopml.serving import ServeOptions
+    from loopml.serving import serve as run
+
+    options = ServeOptions(
+        model_uri=model,
+        registry_uri=uri,
+        auth=auth,
+        trust=trust,
+        max_body_bytes=int(max_body_mb * 1024 * 1024),
+    )
+    run(options, host=host, port=port, workers=workers)

@@ -1,0 +1,62 @@
+"""Who may call an inference server: a token (or basic auth) whose account may read the model.
+
+Checking a token and a grant costs a few database reads; an answer is kept
+for ``ttl_s`` (default 30 s) per credential and model, so a busy server pays
+it once a half-minute per caller, and a revoked token or grant stops working
+within that time. Liveness stays open (orchestrators probe it without
+credentials); everything else, readiness and metrics included, needs a caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from loopml.auth import AuthService, Permission
+from loopml.auth.credentials import authenticate_header
+from loopml.core.errors import PermissionDenied
+
+if TYPE_CHECKING:
+    from loopml.serving.app import Request
+
+DEFAULT_TTL_S = 30.0
+
+
+class ServingAccess:
+    """``authorize(request, model_name)``: raise 401/403 unless the caller may read the model."""
+
+    def __init__(self, service: AuthService, ttl_s: float = DEFAULT_TTL_S) -> None:
+        self.service = service
+        self.ttl_s = ttl_s
+        self._answers: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request, model_name: str) -> None:
+        header = request.header("authorization") or ""
+        key = (hashlib.sha256(header.encode()).hexdigest(), model_name)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._answers.get(key)
+        if cached is not None and cached[0] > now:
+            if cached[1] is not None:
+                raise PermissionDenied(cached[1])
+            return
+        refusal = self._decide(header, model_name)
+        with self._lock:
+            if len(self._answers) > 10_000:
+                self._answers.clear()
+            self._answers[key] = (now + self.ttl_s, refusal)
+        if refusal is not None:
+            raise PermissionDenied(refusal)
+
+    def _decide(self, header: str, model_name: str) -> str | None:
+        """None when allowed, else the refusal; a bad credential raises (and is not cached)."""
+        actor = authenticate_header(self.service, header)
+        if not model_name:
+            return None
+        held = self.service.permission(actor, "registered_model", model_name)
+        if held.covers(Permission.READ):
+            return None
+        return f"{actor.name!r} may not read registered model {model_name!r}"

@@ -1,0 +1,295 @@
+"""The inference server as a plain ASGI app: Open Inference Protocol V2 and MLflow's routes.
+
+Plain ASGI rather than FastAPI: a prediction of a quarter millisecond should
+not pay a framework's per-request cost several times over. Routes:
+
+- V2: ``GET /v2/health/live|ready``, ``GET /v2``, ``GET /v2/models/{name}[/versions/{v}]``
+  (metadata), ``.../ready``, ``POST .../infer`` (JSON or binary tensors);
+- MLflow: ``POST /invocations`` (``dataframe_split``, ``dataframe_records``,
+  ``instances``, ``inputs``, CSV), ``GET /ping``, ``/health``, ``/version``;
+- ``GET /metrics`` (Prometheus).
+
+Errors are JSON with a message naming what was wrong (V2: ``{"error"}``;
+MLflow routes: ``{"error_code", "message"}``); a model that raises answers
+that one request with a 500 and the server keeps serving. With auth on, every
+route but liveness needs a token (or basic auth) whose account may read the
+registered model.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from loopml import __version__
+from loopml.core.errors import (
+    InvalidParameter,
+    LoopmlError,
+    PermissionDenied,
+    ResourceNotFound,
+    Unauthenticated,
+)
+from loopml.core.ids import new_id
+from loopml.serving.invocations import parse_invocation
+from loopml.serving.metrics import ServingMetrics
+from loopml.serving.models import ModelSet
+from loopml.serving.runtime import ServedModel
+from loopml.serving.tensors import BINARY_HEADER, decode_request, encode_response
+
+logger = logging.getLogger("loopml.serving")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+_MODEL_ROUTE = re.compile(
+    r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?(?P<verb>/infer|/ready)?$"
+)
+JSON = [(b"content-type", b"application/json")]
+
+
+class BodyTooLarge(InvalidParameter):
+    http_status = 413
+
+
+class Request:
+    """What a handler needs of one HTTP request."""
+
+    __slots__ = ("body", "headers", "method", "path", "query")
+
+    def __init__(self, scope: Scope, body: bytes) -> None:
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self.query: bytes = scope.get("query_string", b"")
+        self.headers: dict[bytes, bytes] = dict(scope.get("headers") or ())
+        self.body = body
+
+    def header(self, name: str) -> str | None:
+        value = self.headers.get(name.encode())
+        return value.decode("latin-1") if value is not None else None
+
+
+class Response:
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(
+        self, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers if headers is not None else JSON
+
+
+def json(status: int, payload: Any) -> Response:
+    return Response(status, orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+class ServingApp:
+    """Serves the models of a :class:`~loopml.serving.models.ModelSet`."""
+
+    def __init__(
+        self,
+        models: ModelSet,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        authorize: Callable[[Request, str], None] | None = None,
+        metrics: ServingMetrics | None = None,
+    ) -> None:
+        self.models = models
+        self.max_body_bytes = max_body_bytes
+        self.authorize = authorize
+        self.metrics = metrics or ServingMetrics()
+        self.started_s = time.monotonic()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        try:
+            body = await self._body(scope, receive)
+            request = Request(scope, body)
+            response, labels = self.route(request)
+        except LoopmlError as error:
+            response, labels = _error(scope["path"], error), ("", "", "", "error")
+        except Exception:
+            logger.exception("request %s %s failed", scope.get("method"), scope["path"])
+            response = _error(scope["path"], LoopmlError("internal error; see the server log"))
+            labels = ("", "", "", "error")
+        self.metrics.observe(labels, response.status, time.perf_counter() - started)
+        await send(
+            {"type": "http.response.start", "status": response.status, "headers": response.headers}
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.models.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and int(declared) > self.max_body_bytes:
+            raise BodyTooLarge(
+                f"request body of {int(declared)} bytes is over the limit of {self.max_body_bytes}"
+            )
+        chunks = []
+        size = 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise BodyTooLarge(f"request body is over the limit of {self.max_body_bytes} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+    # --- routing ----------------------------------------------------------------------
+
+    def route(self, request: Request) -> tuple[Response, tuple[str, str, str, str]]:
+        path, method = request.path, request.method
+        if path == "/v2/health/live" and method == "GET":
+            return json(200, {"live": True}), ("", "", "", "live")
+        if path in ("/v2/health/ready", "/ping", "/health") and method == "GET":
+            self._authorize(request, "")
+            ready = self.models.ready()
+            return json(200 if ready else 503, {"ready": ready}), ("", "", "", "ready")
+        if path == "/metrics" and method == "GET":
+            self._authorize(request, "")
+            body, content_type = self.metrics.render()
+            return Response(200, body, [(b"content-type", content_type.encode())]), (
+                "", "", "", "metrics",
+            )  # fmt: skip
+        if path in ("/v2", "/version") and method == "GET":
+            return self._server_metadata(path), ("", "", "", "metadata")
+        if path == "/invocations":
+            _expect(method, "POST", path)
+            return self._invocations(request)
+        found = _MODEL_ROUTE.match(path)
+        if found is None:
+            raise ResourceNotFound(f"no route {method} {path}")
+        name, version, verb = found["name"], found["version"], found["verb"] or ""
+        self._authorize(request, name)
+        model = self.models.get(name, version)
+        labels = ("", model.name, str(model.version), verb.strip("/") or "model")
+        try:
+            if verb == "/infer":
+                _expect(method, "POST", path)
+                return self._infer(request, model), labels
+            _expect(method, "GET", path)
+        except LoopmlError as error:  # counted against the model it was sent to
+            return _error(path, error), labels
+        if verb == "/ready":
+            return json(200, {"name": model.name, "ready": True}), labels
+        return json(200, model_metadata(model)), labels
+
+    def _authorize(self, request: Request, model_name: str) -> None:
+        if self.authorize is not None:
+            self.authorize(request, model_name)
+
+    def _server_metadata(self, path: str) -> Response:
+        if path == "/version":
+            return Response(200, __version__.encode(), [(b"content-type", b"text/plain")])
+        return json(
+            200,
+            {"name": "loopml", "version": __version__, "extensions": ["binary_tensor_data"]},
+        )
+
+    def _infer(self, request: Request, model: ServedModel) -> Response:
+        length = request.header(BINARY_HEADER)
+        decoded = decode_request(request.body, int(length) if length else None)
+        method = _method(decoded.outputs)
+        outputs = {method: model.predict(model.from_tensors(decoded.inputs), method)}
+        body, header_length = encode_response(
+            model.name,
+            str(model.version),
+            outputs,
+            decoded.id or new_id(),
+            decoded.binary_output,
+        )
+        if header_length is None:
+            return Response(200, body)
+        headers = [
+            (b"content-type", b"application/octet-stream"),
+            (BINARY_HEADER.encode(), str(header_length).encode()),
+        ]
+        return Response(200, body, headers)
+
+    def _invocations(self, request: Request) -> tuple[Response, tuple[str, str, str, str]]:
+        model = self.models.default()
+        self._authorize(request, model.name)
+        labels = ("", model.name, str(model.version), "invocations")
+        try:
+            data = parse_invocation(request.body, request.header("content-type"), model)
+            predictions = model.predict(data)
+        except LoopmlError as error:
+            return _error(request.path, error), labels
+        return json(200, {"predictions": predictions}), labels
+
+
+def model_metadata(model: ServedModel) -> dict[str, Any]:
+    """V2 model metadata: name, versions, platform and the input tensors it takes."""
+    inputs = [
+        {"name": name, "datatype": _V2_TYPES.get(kind, "BYTES"), "shape": [-1]}
+        for name, kind in zip(model.columns, model.types, strict=True)
+    ]
+    return {
+        "name": model.name,
+        "versions": [str(model.version)],
+        "platform": f"loopml-{model.loaded.flavor}",
+        "inputs": inputs,
+        "outputs": [{"name": m, "datatype": "FP64", "shape": [-1]} for m in model.methods],
+    }
+
+
+_V2_TYPES = {
+    "double": "FP64",
+    "float": "FP32",
+    "long": "INT64",
+    "integer": "INT32",
+    "boolean": "BOOL",
+    "string": "BYTES",
+    "binary": "BYTES",
+}
+
+
+def _method(outputs: list[dict[str, Any]]) -> str:
+    names = [o.get("name") for o in outputs if isinstance(o, dict)]
+    if len(names) > 1:
+        raise InvalidParameter("ask for one output: 'predict' or 'predict_proba'")
+    return str(names[0]) if names else "predict"
+
+
+def _expect(method: str, wanted: str, path: str) -> None:
+    if method != wanted:
+        raise MethodNotAllowed(f"{path} takes {wanted}, not {method}")
+
+
+class MethodNotAllowed(InvalidParameter):
+    http_status = 405
+
+
+def _error(path: str, error: LoopmlError) -> Response:
+    status = error.http_status
+    if isinstance(error, Unauthenticated):
+        status = 401
+    elif isinstance(error, PermissionDenied):
+        status = 403
+    if path.startswith("/v2"):
+        return json(status, {"error": error.message})
+    return json(status, {"error_code": error.error_code, "message": error.message})
