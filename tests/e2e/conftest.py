@@ -136,15 +136,21 @@ class ServerProcess:
         with self.auth_service() as service:
             service.grant(local_actor(), name, "experiment", experiment_id, permission)
 
-    def start(self) -> ServerProcess:
-        self.home.mkdir(parents=True, exist_ok=True)
+    # What runs, and the route and answer that say it is up.
+    health = ("/health", b"OK")
+
+    def command(self) -> list[str]:
         code = (
             "from loopml.server.run import serve; "
             f"serve('127.0.0.1', {self.port}, workers={self.workers})"
         )
+        return [sys.executable, "-c", code]
+
+    def start(self) -> ServerProcess:
+        self.home.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", code],
+                self.command(),
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -160,13 +166,14 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
-                    if response.read() == b"OK":
+                path, expected = self.health
+                with urllib.request.urlopen(f"{self.url}{path}", timeout=2) as response:
+                    if response.read() == expected:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"server did not answer /health in {START_TIMEOUT_S} s")
+        raise RuntimeError(f"server did not answer {self.health[0]} in {START_TIMEOUT_S} s")
 
     def kill(self) -> None:
         """SIGKILL the whole process group: no shutdown handlers, no cleanup."""
@@ -182,6 +189,36 @@ class ServerProcess:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+class InferenceServer(ServerProcess):
+    """``loopml serve MODEL_URI`` over the registry in ``home``, as a user starts it."""
+
+    health = ("/v2/health/ready", b'{"ready":true}')
+
+    def __init__(self, home: Path, model_uri: str, *options: str, **settings: Any) -> None:
+        super().__init__(home, **settings)
+        self.model_uri = model_uri
+        self.options = options
+
+    def command(self) -> list[str]:
+        loopml = str(Path(sys.executable).with_name("loopml"))
+        return [loopml, "serve", self.model_uri, "--port", str(self.port), *self.options]
+
+
+@pytest.fixture
+def start_inference() -> Iterator[Callable[..., InferenceServer]]:
+    """``start_inference(home, model_uri, *cli_options)``: a running ``loopml serve``."""
+    started: list[InferenceServer] = []
+
+    def start(home: Path, model_uri: str, *options: str, **settings: Any) -> InferenceServer:
+        server = InferenceServer(home, model_uri, *options, **settings)
+        started.append(server)
+        return server.start()  # type: ignore[return-value]
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 class BackendServers:

@@ -3,8 +3,8 @@
 Checking a token and a grant costs a few database reads; an answer is kept
 for ``ttl_s`` (default 30 s) per credential and model, so a busy server pays
 it once a half-minute per caller, and a revoked token or grant stops working
-within that time. Liveness stays open (orchestrators probe it without
-credentials); everything else, readiness and metrics included, needs a caller.
+within that time. Health and readiness stay open (orchestrators probe them
+without credentials); models, inference and metrics need a caller.
 """
 
 from __future__ import annotations

@@ -68,10 +68,11 @@ def create_serving_app(options: ServeOptions) -> ServingApp:
                 "auth on the inference server needs the metadata database: serve from a "
                 "local LOOPML_HOME / LOOPML_DATABASE_URL, not an http(s):// registry"
             )
-        from loopml.auth import AuthService
+        from loopml.auth import AuthService, Permission
         from loopml.serving.access import ServingAccess
 
-        authorize = ServingAccess(AuthService(db))
+        default = Permission(client.settings.auth_default_permission)
+        authorize = ServingAccess(AuthService(db, default))
     return ServingApp(
         ModelSet([served]), max_body_bytes=options.max_body_bytes, authorize=authorize
     )
