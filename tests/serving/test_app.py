@@ -179,10 +179,8 @@ def test_metrics_count_requests_by_model_route_and_status(client: Any, expected:
     client.post(f"{V2}/infer", json={"inputs": [_tensor(rows)]})
     client.post(f"{V2}/infer", json={"inputs": [_tensor(np.zeros((1, 2)))]})
     text = client.get("/metrics").text
-    assert (
-        'loopml_requests_total{endpoint="",model="iris",route="infer",status="200",version="1"} 1.0'
-        in text
-    )
+    counted = 'endpoint="iris",model="iris",route="infer",status="200",version="1"} 1.0'
+    assert f"loopml_requests_total{{{counted}" in text
     assert 'route="infer",status="400"' in text
     assert "loopml_request_seconds_bucket" in text
 
@@ -206,3 +204,41 @@ def test_untrusted_and_tampered_models_are_never_served(
     blob.write_bytes(blob.read_bytes() + b"tampered")
     with pytest.raises(ModelIntegrityError, match="has changed"):
         create_serving_app(ServeOptions("models:/iris@champion", registry_uri=str(home)))
+
+
+def test_every_answer_is_in_the_prediction_log_and_labels_join_by_request_id(
+    home: Path, iris: Any, make_client: Callable[..., Any]
+) -> None:
+    from loopml.predictions import read
+
+    app = create_serving_app(ServeOptions("models:/iris@champion", registry_uri=str(home)))
+    sent = []
+    with make_client(app) as client:
+        for i in range(5):
+            answer = client.post(
+                f"{V2}/infer",
+                json={"id": f"v2-{i}", "inputs": [_tensor(iris[FEATURES][i : i + 1])]},
+            )
+            sent.append(answer.headers["x-request-id"])
+        split = {"dataframe_split": {"columns": FEATURES, "data": [[5.0, 3.4, 1.5, 0.2]]}}
+        answer = client.post("/invocations", json=split, headers={"x-request-id": "mlflow-1"})
+        sent.append(answer.headers["x-request-id"])
+        refused = client.post(f"{V2}/infer", json={"inputs": [_tensor(np.zeros((1, 2)))]})
+        assert refused.status_code == 400
+        labels = {
+            "labels": [{"request_id": "v2-0", "value": 0}, {"request_id": "v2-1", "value": 1}]
+        }
+        assert client.post("/v2/feedback", json=labels).json() == {"stored": 2}
+        bad = client.post("/v2/feedback", json={"labels": [{"id": "v2-0"}]})
+        assert bad.status_code == 400
+    # leaving the client shut the app down: the log is flushed whole
+    with Client(home) as registry_client:
+        logged = read(registry_client.artifacts, endpoint="iris", with_ground_truth=True)
+    assert sent == [f"v2-{i}" for i in range(5)] + ["mlflow-1"]
+    assert sorted(logged.column("request_id").to_pylist()) == sorted(sent)
+    rows = {r["request_id"]: r for r in logged.to_pylist()}
+    assert rows["v2-0"]["ground_truth"] == "0"
+    assert rows["v2-1"]["ground_truth"] == "1"
+    assert rows["v2-2"]["ground_truth"] is None
+    assert rows["mlflow-1"]["model_version"] == 1
+    assert rows["mlflow-1"]["inputs"] == "[[5.0,3.4,1.5,0.2]]"

@@ -33,6 +33,18 @@ def serve(
     max_body_mb: Annotated[
         float, typer.Option(help="Largest request body, in MiB.", min=0.001)
     ] = 16,
+    endpoint: Annotated[
+        str | None, typer.Option(help="Name in the prediction log (default: the model's name).")
+    ] = None,
+    log: Annotated[
+        bool, typer.Option("--log/--no-log", help="Keep every prediction in the prediction log.")
+    ] = True,
+    log_flush_s: Annotated[
+        float, typer.Option(help="Seconds between prediction-log writes (what a crash can lose).")
+    ] = 1.0,
+    log_block: Annotated[
+        bool, typer.Option(help="Wait when the prediction-log queue is full instead of dropping.")
+    ] = False,
     uri: UriOption = None,
 ) -> None:
     """Serve MODEL: /v2/models/NAME/infer (KServe V2), /invocations, health and /metrics."""
@@ -45,5 +57,9 @@ def serve(
         auth=auth,
         trust=trust,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
+        endpoint=endpoint,
+        log_predictions=log,
+        log_flush_s=log_flush_s,
+        log_block=log_block,
     )
     run(options, host=host, port=port, workers=workers)

@@ -25,7 +25,8 @@ DEFAULT_TTL_S = 30.0
 
 
 class ServingAccess:
-    """``authorize(request, model_name)``: raise 401/403 unless the caller may read the model."""
+    """``authorize(request, model_name, action)``: 401/403 unless the caller may (read: predict;
+    edit: send ground truth)."""
 
     def __init__(self, service: AuthService, ttl_s: float = DEFAULT_TTL_S) -> None:
         self.service = service
@@ -33,9 +34,9 @@ class ServingAccess:
         self._answers: dict[tuple[str, str], tuple[float, str | None]] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, request: Request, model_name: str) -> None:
+    def __call__(self, request: Request, model_name: str, action: str = "read") -> None:
         header = request.header("authorization") or ""
-        key = (hashlib.sha256(header.encode()).hexdigest(), model_name)
+        key = (hashlib.sha256(header.encode()).hexdigest(), f"{action}:{model_name}")
         now = time.monotonic()
         with self._lock:
             cached = self._answers.get(key)
@@ -43,7 +44,7 @@ class ServingAccess:
             if cached[1] is not None:
                 raise PermissionDenied(cached[1])
             return
-        refusal = self._decide(header, model_name)
+        refusal = self._decide(header, model_name, Permission(action))
         with self._lock:
             if len(self._answers) > 10_000:
                 self._answers.clear()
@@ -51,12 +52,12 @@ class ServingAccess:
         if refusal is not None:
             raise PermissionDenied(refusal)
 
-    def _decide(self, header: str, model_name: str) -> str | None:
+    def _decide(self, header: str, model_name: str, needed: Permission) -> str | None:
         """None when allowed, else the refusal; a bad credential raises (and is not cached)."""
         actor = authenticate_header(self.service, header)
         if not model_name:
             return None
         held = self.service.permission(actor, "registered_model", model_name)
-        if held.covers(Permission.READ):
+        if held.covers(needed):
             return None
-        return f"{actor.name!r} may not read registered model {model_name!r}"
+        return f"{actor.name!r} may not {needed.value} registered model {model_name!r}"

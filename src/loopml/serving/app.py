@@ -23,11 +23,12 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
 from loopml import __version__
+from loopml.core.clock import now_ms
 from loopml.core.errors import (
     InvalidParameter,
     LoopmlError,
@@ -36,10 +37,11 @@ from loopml.core.errors import (
     Unauthenticated,
 )
 from loopml.core.ids import new_id
+from loopml.predictions import PredictionRecord, PredictionSink
 from loopml.serving.invocations import parse_invocation
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.models import ModelSet
-from loopml.serving.runtime import ServedModel
+from loopml.serving.runtime import ModelInput, ServedModel
 from loopml.serving.tensors import BINARY_HEADER, decode_request, encode_response
 
 logger = logging.getLogger("loopml.serving")
@@ -48,6 +50,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+Action = Literal["read", "edit"]
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 _MODEL_ROUTE = re.compile(
@@ -100,14 +103,21 @@ class ServingApp:
         models: ModelSet,
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        authorize: Callable[[Request, str], None] | None = None,
+        authorize: Callable[[Request, str, Action], None] | None = None,
         metrics: ServingMetrics | None = None,
+        endpoint: str = "",
+        log: PredictionSink | None = None,
+        feedback: Callable[[str, list[tuple[str, Any]]], int] | None = None,
     ) -> None:
         self.models = models
         self.max_body_bytes = max_body_bytes
         self.authorize = authorize
         self.metrics = metrics or ServingMetrics()
-        self.started_s = time.monotonic()
+        self.endpoint = endpoint
+        self.log = log
+        self.feedback = feedback
+        if log is not None:
+            self.metrics.watch_log(log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -138,9 +148,15 @@ class ServingApp:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.models.close()
+                self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def close(self) -> None:
+        """Stop serving: the prediction log is flushed whole (a clean shutdown loses nothing)."""
+        self.models.close()
+        if self.log is not None:
+            self.log.close()
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         declared = dict(scope.get("headers") or ()).get(b"content-length")
@@ -180,13 +196,16 @@ class ServingApp:
         if path == "/invocations":
             _expect(method, "POST", path)
             return self._invocations(request)
+        if path == "/v2/feedback":
+            _expect(method, "POST", path)
+            return self._feedback(request), (self.endpoint, "", "", "feedback")
         found = _MODEL_ROUTE.match(path)
         if found is None:
             raise ResourceNotFound(f"no route {method} {path}")
         name, version, verb = found["name"], found["version"], found["verb"] or ""
         self._authorize(request, name)
         model = self.models.get(name, version)
-        labels = ("", model.name, str(model.version), verb.strip("/") or "model")
+        labels = (self.endpoint, model.name, str(model.version), verb.strip("/") or "model")
         try:
             if verb == "/infer":
                 _expect(method, "POST", path)
@@ -198,9 +217,9 @@ class ServingApp:
             return json(200, {"name": model.name, "ready": True}), labels
         return json(200, model_metadata(model)), labels
 
-    def _authorize(self, request: Request, model_name: str) -> None:
+    def _authorize(self, request: Request, model_name: str, action: Action = "read") -> None:
         if self.authorize is not None:
-            self.authorize(request, model_name)
+            self.authorize(request, model_name, action)
 
     def _server_metadata(self, path: str) -> Response:
         if path == "/version":
@@ -211,35 +230,85 @@ class ServingApp:
         )
 
     def _infer(self, request: Request, model: ServedModel) -> Response:
+        started = time.perf_counter()
         length = request.header(BINARY_HEADER)
         decoded = decode_request(request.body, int(length) if length else None)
+        request_id = decoded.id or request.header("x-request-id") or new_id()
         method = _method(decoded.outputs)
-        outputs = {method: model.predict(model.from_tensors(decoded.inputs), method)}
+        data = model.from_tensors(decoded.inputs)
+        outputs = {method: model.predict(data, method)}
         body, header_length = encode_response(
-            model.name,
-            str(model.version),
-            outputs,
-            decoded.id or new_id(),
-            decoded.binary_output,
+            model.name, str(model.version), outputs, request_id, decoded.binary_output
         )
+        self._record(request_id, model, data, outputs[method], started)
+        headers = [(b"x-request-id", request_id.encode())]
         if header_length is None:
-            return Response(200, body)
-        headers = [
+            return Response(200, body, [*JSON, *headers])
+        headers += [
             (b"content-type", b"application/octet-stream"),
             (BINARY_HEADER.encode(), str(header_length).encode()),
         ]
         return Response(200, body, headers)
 
+    def _record(
+        self, request_id: str, model: ServedModel, data: ModelInput, outputs: Any, started: float
+    ) -> None:
+        """Append the answer to the prediction log (never blocks unless configured to)."""
+        if self.log is None:
+            return
+        rows = data.matrix if data.matrix is not None else data.frame
+        inputs = rows.tolist() if data.matrix is not None else rows.to_dict(orient="list")  # type: ignore[union-attr]
+        self.log.log(
+            PredictionRecord(
+                request_id=request_id,
+                time_ms=now_ms(),
+                endpoint=self.endpoint,
+                route="primary",
+                model_name=model.name,
+                model_version=model.version,
+                inputs=orjson.dumps(inputs, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
+                outputs=orjson.dumps(outputs, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
+                latency_ms=(time.perf_counter() - started) * 1000,
+                status=200,
+                shadow=False,
+            )
+        )
+
+    def _feedback(self, request: Request) -> Response:
+        """Ground truth for logged requests: ``{"labels": [{"request_id", "value"}, ...]}``."""
+        self._authorize(request, self.models.default().name, "edit")
+        if self.feedback is None:
+            raise InvalidParameter("this server keeps no prediction log to attach labels to")
+        try:
+            message = orjson.loads(request.body)
+        except orjson.JSONDecodeError as error:
+            raise InvalidParameter(f"request body is not valid JSON: {error}") from None
+        items = message.get("labels") if isinstance(message, dict) else None
+        if not isinstance(items, list) or not all(
+            isinstance(i, dict) and isinstance(i.get("request_id"), str) and "value" in i
+            for i in items
+        ):
+            raise InvalidParameter(
+                'feedback must be {"labels": [{"request_id": "...", "value": ...}, ...]}'
+            )
+        stored = self.feedback(self.endpoint, [(i["request_id"], i["value"]) for i in items])
+        return json(200, {"stored": stored})
+
     def _invocations(self, request: Request) -> tuple[Response, tuple[str, str, str, str]]:
         model = self.models.default()
         self._authorize(request, model.name)
-        labels = ("", model.name, str(model.version), "invocations")
+        labels = (self.endpoint, model.name, str(model.version), "invocations")
+        started = time.perf_counter()
         try:
             data = parse_invocation(request.body, request.header("content-type"), model)
             predictions = model.predict(data)
         except LoopmlError as error:
             return _error(request.path, error), labels
-        return json(200, {"predictions": predictions}), labels
+        request_id = request.header("x-request-id") or new_id()
+        self._record(request_id, model, data, predictions, started)
+        response = json(200, {"predictions": predictions})
+        response.headers = [*JSON, (b"x-request-id", request_id.encode())]
+        return response, labels
 
 
 def model_metadata(model: ServedModel) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -36,11 +39,6 @@ class ServingMetrics:
             "loopml_queue_depth", "Requests waiting for a model call", ("model",),
             registry=self.registry,
         )  # fmt: skip
-        self.log_dropped = Counter(
-            "loopml_prediction_log_dropped",
-            "Prediction-log records dropped because the queue was full",
-            registry=self.registry,
-        )
         self.swap_failures = Counter(
             "loopml_model_swap_failures",
             "New model versions that failed to load (the old one kept serving)",
@@ -48,9 +46,24 @@ class ServingMetrics:
             registry=self.registry,
         )
 
+    def watch_log(self, log: Any) -> None:
+        """Export the prediction log's counters (read when scraped, nothing per request)."""
+        for attribute, help_text in (
+            ("dropped", "Prediction-log records dropped because the queue was full"),
+            ("written", "Prediction-log records written"),
+            ("queued", "Prediction-log records waiting to be written"),
+            ("write_errors", "Prediction-log parts that failed to write (retried)"),
+        ):
+            gauge = Gauge(f"loopml_prediction_log_{attribute}", help_text, registry=self.registry)
+            gauge.set_function(_reader(log, attribute))
+
     def observe(self, labels: tuple[str, str, str, str], status: int, seconds: float) -> None:
         self.requests.labels(*labels, str(status)).inc()
         self.latency.labels(*labels).observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _reader(source: Any, attribute: str) -> Callable[[], float]:
+    return lambda: float(getattr(source, attribute, 0))

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from loopml.core.config import is_loopback
 from loopml.core.errors import InvalidParameter
+from loopml.predictions import PredictionLog, check_endpoint_name, log_ground_truth
 from loopml.serving.app import DEFAULT_MAX_BODY_BYTES, ServingApp
 from loopml.serving.models import ModelSet, load_served
 
@@ -32,6 +34,11 @@ class ServeOptions:
     auth: bool = False
     trust: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    endpoint: str | None = None  # the prediction log's endpoint name; default the model's name
+    log_predictions: bool = True
+    log_flush_s: float = 1.0
+    log_queue: int = 100_000
+    log_block: bool = False
 
     def to_env(self) -> dict[str, str]:
         return {
@@ -40,6 +47,11 @@ class ServeOptions:
             "LOOPML_SERVE_AUTH": "true" if self.auth else "false",
             "LOOPML_SERVE_TRUST": "true" if self.trust else "false",
             "LOOPML_SERVE_MAX_BODY_BYTES": str(self.max_body_bytes),
+            "LOOPML_SERVE_ENDPOINT": self.endpoint or "",
+            "LOOPML_SERVE_LOG": "true" if self.log_predictions else "false",
+            "LOOPML_SERVE_LOG_FLUSH_S": str(self.log_flush_s),
+            "LOOPML_SERVE_LOG_QUEUE": str(self.log_queue),
+            "LOOPML_SERVE_LOG_BLOCK": "true" if self.log_block else "false",
         }
 
     @classmethod
@@ -51,6 +63,11 @@ class ServeOptions:
             auth=env.get("LOOPML_SERVE_AUTH") == "true",
             trust=env.get("LOOPML_SERVE_TRUST") == "true",
             max_body_bytes=int(env.get("LOOPML_SERVE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+            endpoint=env.get("LOOPML_SERVE_ENDPOINT") or None,
+            log_predictions=env.get("LOOPML_SERVE_LOG", "true") == "true",
+            log_flush_s=float(env.get("LOOPML_SERVE_LOG_FLUSH_S", "1.0")),
+            log_queue=int(env.get("LOOPML_SERVE_LOG_QUEUE", "100000")),
+            log_block=env.get("LOOPML_SERVE_LOG_BLOCK") == "true",
         )
 
 
@@ -73,8 +90,27 @@ def create_serving_app(options: ServeOptions) -> ServingApp:
 
         default = Permission(client.settings.auth_default_permission)
         authorize = ServingAccess(AuthService(db, default))
+    endpoint = check_endpoint_name(options.endpoint or served.name)
+    log = feedback = None
+    if options.log_predictions:
+        artifacts = client.artifacts
+        log = PredictionLog(
+            artifacts,  # type: ignore[arg-type]  # an HTTP artifact store writes parts too
+            flush_interval_s=options.log_flush_s,
+            max_queue=options.log_queue,
+            block_when_full=options.log_block,
+        ).start()
+
+        def feedback(endpoint: str, labels: list[tuple[str, Any]]) -> int:
+            return log_ground_truth(artifacts, endpoint, labels)  # type: ignore[arg-type]
+
     return ServingApp(
-        ModelSet([served]), max_body_bytes=options.max_body_bytes, authorize=authorize
+        ModelSet([served]),
+        max_body_bytes=options.max_body_bytes,
+        authorize=authorize,
+        endpoint=endpoint,
+        log=log,
+        feedback=feedback,
     )
 
 
