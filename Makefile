@@ -40,6 +40,7 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/data.py
+	$(BIN)/python bench/serving.py
 
 server: $(VENV)/.installed
 	$(BIN)/loopml server

@@ -45,6 +45,16 @@ def serve(
     log_block: Annotated[
         bool, typer.Option(help="Wait when the prediction-log queue is full instead of dropping.")
     ] = False,
+    max_batch_size: Annotated[
+        int, typer.Option(help="Most requests one model call answers (1: no batching).", min=1)
+    ] = 64,
+    max_batch_delay_ms: Annotated[
+        float,
+        typer.Option(
+            help="How long a busy queue may wait for a fuller batch (a lone request never waits).",
+            min=0,
+        ),
+    ] = 0.0,
     uri: UriOption = None,
 ) -> None:
     """Serve MODEL: /v2/models/NAME/infer (KServe V2), /invocations, health and /metrics."""
@@ -61,5 +71,7 @@ def serve(
         log_predictions=log,
         log_flush_s=log_flush_s,
         log_block=log_block,
+        max_batch_size=max_batch_size,
+        max_batch_delay_ms=max_batch_delay_ms,
     )
     run(options, host=host, port=port, workers=workers)

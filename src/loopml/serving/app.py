@@ -38,6 +38,7 @@ from loopml.core.errors import (
 )
 from loopml.core.ids import new_id
 from loopml.predictions import PredictionRecord, PredictionSink
+from loopml.serving.batching import Batcher
 from loopml.serving.invocations import parse_invocation
 from loopml.serving.metrics import ServingMetrics
 from loopml.serving.models import ModelSet
@@ -108,6 +109,8 @@ class ServingApp:
         endpoint: str = "",
         log: PredictionSink | None = None,
         feedback: Callable[[str, list[tuple[str, Any]]], int] | None = None,
+        max_batch_size: int = 64,
+        max_batch_delay_ms: float = 0.0,
     ) -> None:
         self.models = models
         self.max_body_bytes = max_body_bytes
@@ -116,6 +119,9 @@ class ServingApp:
         self.endpoint = endpoint
         self.log = log
         self.feedback = feedback
+        self.max_batch_size = max_batch_size
+        self.max_batch_delay_ms = max_batch_delay_ms
+        self._batchers: dict[tuple[str, int], Batcher] = {}
         if log is not None:
             self.metrics.watch_log(log)
 
@@ -129,7 +135,7 @@ class ServingApp:
         try:
             body = await self._body(scope, receive)
             request = Request(scope, body)
-            response, labels = self.route(request)
+            response, labels = await self.route(request)
         except LoopmlError as error:
             response, labels = _error(scope["path"], error), ("", "", "", "error")
         except Exception:
@@ -178,7 +184,7 @@ class ServingApp:
 
     # --- routing ----------------------------------------------------------------------
 
-    def route(self, request: Request) -> tuple[Response, tuple[str, str, str, str]]:
+    async def route(self, request: Request) -> tuple[Response, tuple[str, str, str, str]]:
         path, method = request.path, request.method
         if path == "/v2/health/live" and method == "GET":
             return json(200, {"live": True}), ("", "", "", "live")
@@ -195,7 +201,7 @@ class ServingApp:
             return self._server_metadata(path), ("", "", "", "metadata")
         if path == "/invocations":
             _expect(method, "POST", path)
-            return self._invocations(request)
+            return await self._invocations(request)
         if path == "/v2/feedback":
             _expect(method, "POST", path)
             return self._feedback(request), (self.endpoint, "", "", "feedback")
@@ -209,7 +215,7 @@ class ServingApp:
         try:
             if verb == "/infer":
                 _expect(method, "POST", path)
-                return self._infer(request, model), labels
+                return await self._infer(request, model), labels
             _expect(method, "GET", path)
         except LoopmlError as error:  # counted against the model it was sent to
             return _error(path, error), labels
@@ -229,14 +235,14 @@ class ServingApp:
             {"name": "loopml", "version": __version__, "extensions": ["binary_tensor_data"]},
         )
 
-    def _infer(self, request: Request, model: ServedModel) -> Response:
+    async def _infer(self, request: Request, model: ServedModel) -> Response:
         started = time.perf_counter()
         length = request.header(BINARY_HEADER)
         decoded = decode_request(request.body, int(length) if length else None)
         request_id = decoded.id or request.header("x-request-id") or new_id()
         method = _method(decoded.outputs)
         data = model.from_tensors(decoded.inputs)
-        outputs = {method: model.predict(data, method)}
+        outputs = {method: await self._batcher(model).predict(data, method)}
         body, header_length = encode_response(
             model.name, str(model.version), outputs, request_id, decoded.binary_output
         )
@@ -249,6 +255,19 @@ class ServingApp:
             (BINARY_HEADER.encode(), str(header_length).encode()),
         ]
         return Response(200, body, headers)
+
+    def _batcher(self, model: ServedModel) -> Batcher:
+        key = (model.name, model.version)
+        found = self._batchers.get(key)
+        if found is None or found.model is not model:
+            found = Batcher(
+                model,
+                max_batch_size=self.max_batch_size,
+                max_delay_ms=self.max_batch_delay_ms,
+                metrics=self.metrics,
+            )
+            self._batchers[key] = found
+        return found
 
     def _record(
         self, request_id: str, model: ServedModel, data: ModelInput, outputs: Any, started: float
@@ -294,14 +313,14 @@ class ServingApp:
         stored = self.feedback(self.endpoint, [(i["request_id"], i["value"]) for i in items])
         return json(200, {"stored": stored})
 
-    def _invocations(self, request: Request) -> tuple[Response, tuple[str, str, str, str]]:
+    async def _invocations(self, request: Request) -> tuple[Response, tuple[str, str, str, str]]:
         model = self.models.default()
         self._authorize(request, model.name)
         labels = (self.endpoint, model.name, str(model.version), "invocations")
         started = time.perf_counter()
         try:
             data = parse_invocation(request.body, request.header("content-type"), model)
-            predictions = model.predict(data)
+            predictions = await self._batcher(model).predict(data)
         except LoopmlError as error:
             return _error(request.path, error), labels
         request_id = request.header("x-request-id") or new_id()

@@ -39,6 +39,8 @@ class ServeOptions:
     log_flush_s: float = 1.0
     log_queue: int = 100_000
     log_block: bool = False
+    max_batch_size: int = 64  # 1 turns batching off
+    max_batch_delay_ms: float = 0.0  # how long a busy queue may wait for a fuller batch
 
     def to_env(self) -> dict[str, str]:
         return {
@@ -52,6 +54,8 @@ class ServeOptions:
             "LOOPML_SERVE_LOG_FLUSH_S": str(self.log_flush_s),
             "LOOPML_SERVE_LOG_QUEUE": str(self.log_queue),
             "LOOPML_SERVE_LOG_BLOCK": "true" if self.log_block else "false",
+            "LOOPML_SERVE_MAX_BATCH_SIZE": str(self.max_batch_size),
+            "LOOPML_SERVE_MAX_BATCH_DELAY_MS": str(self.max_batch_delay_ms),
         }
 
     @classmethod
@@ -68,6 +72,8 @@ class ServeOptions:
             log_flush_s=float(env.get("LOOPML_SERVE_LOG_FLUSH_S", "1.0")),
             log_queue=int(env.get("LOOPML_SERVE_LOG_QUEUE", "100000")),
             log_block=env.get("LOOPML_SERVE_LOG_BLOCK") == "true",
+            max_batch_size=int(env.get("LOOPML_SERVE_MAX_BATCH_SIZE", "64")),
+            max_batch_delay_ms=float(env.get("LOOPML_SERVE_MAX_BATCH_DELAY_MS", "0")),
         )
 
 
@@ -111,6 +117,8 @@ def create_serving_app(options: ServeOptions) -> ServingApp:
         endpoint=endpoint,
         log=log,
         feedback=feedback,
+        max_batch_size=options.max_batch_size,
+        max_batch_delay_ms=options.max_batch_delay_ms,
     )
 
 
