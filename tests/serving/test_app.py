@@ -179,9 +179,9 @@ def test_metrics_count_requests_by_model_route_and_status(client: Any, expected:
     client.post(f"{V2}/infer", json={"inputs": [_tensor(rows)]})
     client.post(f"{V2}/infer", json={"inputs": [_tensor(np.zeros((1, 2)))]})
     text = client.get("/metrics").text
-    counted = 'endpoint="iris",model="iris",route="infer",status="200",version="1"} 1.0'
+    counted = 'endpoint="iris",model="iris",route="primary",status="200",version="1"} 1.0'
     assert f"loopml_requests_total{{{counted}" in text
-    assert 'route="infer",status="400"' in text
+    assert 'route="primary",status="400"' in text
     assert "loopml_request_seconds_bucket" in text
 
 

@@ -11,8 +11,11 @@ from loopml.cli._common import UriOption, friendly_errors
 
 @friendly_errors
 def serve(
-    model: Annotated[
-        str, typer.Argument(help="models:/NAME@ALIAS or models:/NAME/VERSION to serve.")
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="An endpoint's name, or models:/NAME@ALIAS or models:/NAME/VERSION to serve."
+        ),
     ],
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
@@ -57,12 +60,17 @@ def serve(
     ] = 0.0,
     uri: UriOption = None,
 ) -> None:
-    """Serve MODEL: /v2/models/NAME/infer (KServe V2), /invocations, health and /metrics."""
+    """Serve TARGET: /v2/models/NAME/infer (KServe V2), /invocations, health and /metrics.
+
+    Changes to an endpoint's configuration, and aliases that move, are picked up
+    without a restart: new models are loaded, verified and warmed before they
+    take traffic.
+    """
     from loopml.serving import ServeOptions
     from loopml.serving import serve as run
 
     options = ServeOptions(
-        model_uri=model,
+        target=target,
         registry_uri=uri,
         auth=auth,
         trust=trust,

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from loopml.serving.app import ServingApp
-from loopml.serving.models import ModelSet, load_served
+from loopml.serving.endpoints import EndpointsClient
+from loopml.serving.entities import EndpointConfig, EndpointVersion, Route
+from loopml.serving.models import EndpointState, LiveEndpoint, load_served
 from loopml.serving.runtime import ModelInput, ServedModel
 from loopml.serving.server import ServeOptions, create_serving_app, serve
 
 __all__ = [
+    "EndpointConfig",
+    "EndpointState",
+    "EndpointVersion",
+    "EndpointsClient",
+    "LiveEndpoint",
     "ModelInput",
-    "ModelSet",
+    "Route",
     "ServeOptions",
     "ServedModel",
     "ServingApp",

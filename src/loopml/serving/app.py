@@ -19,6 +19,7 @@ orchestrators' probes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -41,7 +42,7 @@ from loopml.predictions import PredictionRecord, PredictionSink
 from loopml.serving.batching import Batcher
 from loopml.serving.invocations import parse_invocation
 from loopml.serving.metrics import ServingMetrics
-from loopml.serving.models import ModelSet
+from loopml.serving.models import EndpointState, LiveEndpoint, Served
 from loopml.serving.runtime import ModelInput, ServedModel
 from loopml.serving.tensors import BINARY_HEADER, decode_request, encode_response
 
@@ -97,31 +98,27 @@ def json(status: int, payload: Any) -> Response:
 
 
 class ServingApp:
-    """Serves the models of a :class:`~loopml.serving.models.ModelSet`."""
+    """Serves one endpoint: its current snapshot of routes, shadows and models."""
 
     def __init__(
         self,
-        models: ModelSet,
+        live: LiveEndpoint,
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         authorize: Callable[[Request, str, Action], None] | None = None,
         metrics: ServingMetrics | None = None,
-        endpoint: str = "",
         log: PredictionSink | None = None,
         feedback: Callable[[str, list[tuple[str, Any]]], int] | None = None,
-        max_batch_size: int = 64,
-        max_batch_delay_ms: float = 0.0,
     ) -> None:
-        self.models = models
+        self.live = live
         self.max_body_bytes = max_body_bytes
         self.authorize = authorize
         self.metrics = metrics or ServingMetrics()
-        self.endpoint = endpoint
+        self.endpoint = live.state.name
         self.log = log
         self.feedback = feedback
-        self.max_batch_size = max_batch_size
-        self.max_batch_delay_ms = max_batch_delay_ms
         self._batchers: dict[tuple[str, int], Batcher] = {}
+        self._background: set[asyncio.Future[None]] = set()
         if log is not None:
             self.metrics.watch_log(log)
 
@@ -160,7 +157,7 @@ class ServingApp:
 
     def close(self) -> None:
         """Stop serving: the prediction log is flushed whole (a clean shutdown loses nothing)."""
-        self.models.close()
+        self.live.close()
         if self.log is not None:
             self.log.close()
 
@@ -189,7 +186,7 @@ class ServingApp:
         if path == "/v2/health/live" and method == "GET":
             return json(200, {"live": True}), ("", "", "", "live")
         if path in ("/v2/health/ready", "/ping", "/health") and method == "GET":
-            ready = self.models.ready()
+            ready = bool(self.live.state.routes)
             return json(200 if ready else 503, {"ready": ready}), ("", "", "", "ready")
         if path == "/metrics" and method == "GET":
             self._authorize(request, "")
@@ -209,19 +206,24 @@ class ServingApp:
         if found is None:
             raise ResourceNotFound(f"no route {method} {path}")
         name, version, verb = found["name"], found["version"], found["verb"] or ""
-        self._authorize(request, name)
-        model = self.models.get(name, version)
-        labels = (self.endpoint, model.name, str(model.version), verb.strip("/") or "model")
-        try:
-            if verb == "/infer":
-                _expect(method, "POST", path)
-                return await self._infer(request, model), labels
-            _expect(method, "GET", path)
-        except LoopmlError as error:  # counted against the model it was sent to
-            return _error(path, error), labels
+        state = self.live.state
+        if name != state.name:
+            raise ResourceNotFound(f"model {name!r} is not served here; {state.name!r} is")
+        self._authorize_state(request, state)
+        if verb == "/infer":
+            _expect(method, "POST", path)
+            return await self._infer(request, state, version)
+        _expect(method, "GET", path)
+        served = state.pinned(version) if version else state.routes[0]
+        labels = (self.endpoint, served.model.name, str(served.model.version), verb.strip("/"))
         if verb == "/ready":
-            return json(200, {"name": model.name, "ready": True}), labels
-        return json(200, model_metadata(model)), labels
+            return json(200, {"name": state.name, "ready": True}), labels
+        return json(200, model_metadata(state)), labels
+
+    def _authorize_state(self, request: Request, state: EndpointState) -> None:
+        """A caller needs read on every registered model the endpoint may answer with."""
+        for model_name in sorted({s.model.name for s in state.routes}):
+            self._authorize(request, model_name)
 
     def _authorize(self, request: Request, model_name: str, action: Action = "read") -> None:
         if self.authorize is not None:
@@ -235,42 +237,101 @@ class ServingApp:
             {"name": "loopml", "version": __version__, "extensions": ["binary_tensor_data"]},
         )
 
-    async def _infer(self, request: Request, model: ServedModel) -> Response:
+    async def _infer(
+        self, request: Request, state: EndpointState, version: str | None
+    ) -> tuple[Response, tuple[str, str, str, str]]:
         started = time.perf_counter()
         length = request.header(BINARY_HEADER)
         decoded = decode_request(request.body, int(length) if length else None)
-        request_id = decoded.id or request.header("x-request-id") or new_id()
-        method = _method(decoded.outputs)
-        data = model.from_tensors(decoded.inputs)
-        outputs = {method: await self._batcher(model).predict(data, method)}
+        served = (
+            state.pinned(version)
+            if version
+            else state.pick(_sticky_key(state.config.sticky, request, decoded.parameters))
+        )
+        model = served.model
+        labels = (self.endpoint, model.name, str(model.version), served.route.name)
+        try:
+            request_id = decoded.id or request.header("x-request-id") or new_id()
+            method = _method(decoded.outputs)
+            data = model.from_tensors(decoded.inputs)
+            outputs = {method: await self._batcher(model, state).predict(data, method)}
+        except LoopmlError as error:  # counted against the model it was sent to
+            return _error(request.path, error), labels
         body, header_length = encode_response(
             model.name, str(model.version), outputs, request_id, decoded.binary_output
         )
-        self._record(request_id, model, data, outputs[method], started)
+        self._record(request_id, served, data, outputs[method], started)
+        self._shadow(request_id, state, decoded.inputs, None)
         headers = [(b"x-request-id", request_id.encode())]
         if header_length is None:
-            return Response(200, body, [*JSON, *headers])
+            return Response(200, body, [*JSON, *headers]), labels
         headers += [
             (b"content-type", b"application/octet-stream"),
             (BINARY_HEADER.encode(), str(header_length).encode()),
         ]
-        return Response(200, body, headers)
+        return Response(200, body, headers), labels
 
-    def _batcher(self, model: ServedModel) -> Batcher:
+    def _batcher(self, model: ServedModel, state: EndpointState) -> Batcher:
         key = (model.name, model.version)
         found = self._batchers.get(key)
         if found is None or found.model is not model:
             found = Batcher(
                 model,
-                max_batch_size=self.max_batch_size,
-                max_delay_ms=self.max_batch_delay_ms,
+                max_batch_size=state.config.max_batch_size,
+                max_delay_ms=state.config.max_batch_delay_ms,
                 metrics=self.metrics,
             )
             self._batchers[key] = found
         return found
 
+    def _shadow(
+        self, request_id: str, state: EndpointState, tensors: Any, request: Request | None
+    ) -> None:
+        """Send a copy to each shadow route; logged, never returned, never in the way."""
+        for served in state.shadows:
+            task = asyncio.ensure_future(
+                self._shadow_one(request_id, state, served, tensors, request)
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _shadow_one(
+        self,
+        request_id: str,
+        state: EndpointState,
+        served: Served,
+        tensors: Any,
+        request: Request | None,
+    ) -> None:
+        started = time.perf_counter()
+        model = served.model
+        try:
+            if request is None:
+                data = model.from_tensors(tensors)
+            else:
+                data = parse_invocation(request.body, request.header("content-type"), model)
+            outputs = await self._batcher(model, state).predict(data)
+        except Exception as error:
+            logger.warning(
+                "shadow %s failed on request %s: %s", served.route.name, request_id, error
+            )
+            return
+        self.metrics.observe(
+            (self.endpoint, model.name, str(model.version), f"shadow:{served.route.name}"),
+            200,
+            time.perf_counter() - started,
+        )
+        self._record(request_id, served, data, outputs, started, shadow=True)
+
     def _record(
-        self, request_id: str, model: ServedModel, data: ModelInput, outputs: Any, started: float
+        self,
+        request_id: str,
+        served: Served,
+        data: ModelInput,
+        outputs: Any,
+        started: float,
+        *,
+        shadow: bool = False,
     ) -> None:
         """Append the answer to the prediction log (never blocks unless configured to)."""
         if self.log is None:
@@ -282,20 +343,21 @@ class ServingApp:
                 request_id=request_id,
                 time_ms=now_ms(),
                 endpoint=self.endpoint,
-                route="primary",
-                model_name=model.name,
-                model_version=model.version,
+                route=f"shadow:{served.route.name}" if shadow else served.route.name,
+                model_name=served.model.name,
+                model_version=served.model.version,
                 inputs=orjson.dumps(inputs, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
                 outputs=orjson.dumps(outputs, option=orjson.OPT_SERIALIZE_NUMPY).decode(),
                 latency_ms=(time.perf_counter() - started) * 1000,
                 status=200,
-                shadow=False,
+                shadow=shadow,
             )
         )
 
     def _feedback(self, request: Request) -> Response:
         """Ground truth for logged requests: ``{"labels": [{"request_id", "value"}, ...]}``."""
-        self._authorize(request, self.models.default().name, "edit")
+        for model_name in sorted({s.model.name for s in self.live.state.routes}):
+            self._authorize(request, model_name, "edit")
         if self.feedback is None:
             raise InvalidParameter("this server keeps no prediction log to attach labels to")
         try:
@@ -314,35 +376,48 @@ class ServingApp:
         return json(200, {"stored": stored})
 
     async def _invocations(self, request: Request) -> tuple[Response, tuple[str, str, str, str]]:
-        model = self.models.default()
-        self._authorize(request, model.name)
-        labels = (self.endpoint, model.name, str(model.version), "invocations")
+        state = self.live.state
+        self._authorize_state(request, state)
+        served = state.pick(_sticky_key(state.config.sticky, request, {}))
+        model = served.model
+        labels = (self.endpoint, model.name, str(model.version), served.route.name)
         started = time.perf_counter()
         try:
             data = parse_invocation(request.body, request.header("content-type"), model)
-            predictions = await self._batcher(model).predict(data)
+            predictions = await self._batcher(model, state).predict(data)
         except LoopmlError as error:
             return _error(request.path, error), labels
         request_id = request.header("x-request-id") or new_id()
-        self._record(request_id, model, data, predictions, started)
+        self._record(request_id, served, data, predictions, started)
+        self._shadow(request_id, state, None, request)
         response = json(200, {"predictions": predictions})
         response.headers = [*JSON, (b"x-request-id", request_id.encode())]
         return response, labels
 
 
-def model_metadata(model: ServedModel) -> dict[str, Any]:
-    """V2 model metadata: name, versions, platform and the input tensors it takes."""
+def model_metadata(state: EndpointState) -> dict[str, Any]:
+    """V2 model metadata: name, versions served, platform and the input tensors it takes."""
+    model = state.routes[0].model
     inputs = [
         {"name": name, "datatype": _V2_TYPES.get(kind, "BYTES"), "shape": [-1]}
         for name, kind in zip(model.columns, model.types, strict=True)
     ]
     return {
-        "name": model.name,
-        "versions": [str(model.version)],
+        "name": state.name,
+        "versions": sorted({str(s.model.version) for s in state.routes}),
         "platform": f"loopml-{model.loaded.flavor}",
         "inputs": inputs,
         "outputs": [{"name": m, "datatype": "FP64", "shape": [-1]} for m in model.methods],
     }
+
+
+def _sticky_key(sticky: str | None, request: Request, parameters: dict[str, Any]) -> str | None:
+    """The request's A/B key (``header:NAME`` or ``parameter:NAME``); None: a random split."""
+    if sticky is None:
+        return None
+    source, _, name = sticky.partition(":")
+    value = request.header(name.lower()) if source == "header" else parameters.get(name)
+    return None if value is None else str(value)
 
 
 _V2_TYPES = {

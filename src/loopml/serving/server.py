@@ -20,7 +20,18 @@ from loopml.core.config import is_loopback
 from loopml.core.errors import InvalidParameter
 from loopml.predictions import PredictionLog, check_endpoint_name, log_ground_truth
 from loopml.serving.app import DEFAULT_MAX_BODY_BYTES, ServingApp
-from loopml.serving.models import ModelSet, load_served
+from loopml.serving.endpoints import EndpointsClient
+from loopml.serving.entities import EndpointConfig, Route
+from loopml.serving.metrics import ServingMetrics
+from loopml.serving.models import (
+    DEFAULT_POLL_S,
+    EndpointState,
+    LiveEndpoint,
+    Served,
+    build_state,
+    load_served,
+)
+from loopml.serving.runtime import ServedModel
 
 APP_FACTORY = "loopml.serving.server:create_app_from_env"
 
@@ -29,7 +40,7 @@ APP_FACTORY = "loopml.serving.server:create_app_from_env"
 class ServeOptions:
     """What one ``loopml serve`` serves, and how."""
 
-    model_uri: str
+    target: str  # models:/NAME@ALIAS, models:/NAME/N, or an endpoint's name
     registry_uri: str | None = None  # a local path or http(s):// server; default LOOPML_HOME
     auth: bool = False
     trust: bool = False
@@ -41,10 +52,11 @@ class ServeOptions:
     log_block: bool = False
     max_batch_size: int = 64  # 1 turns batching off
     max_batch_delay_ms: float = 0.0  # how long a busy queue may wait for a fuller batch
+    poll_s: float = DEFAULT_POLL_S  # how often to look for a new config or a moved alias
 
     def to_env(self) -> dict[str, str]:
         return {
-            "LOOPML_SERVE_MODEL": self.model_uri,
+            "LOOPML_SERVE_TARGET": self.target,
             "LOOPML_SERVE_REGISTRY": self.registry_uri or "",
             "LOOPML_SERVE_AUTH": "true" if self.auth else "false",
             "LOOPML_SERVE_TRUST": "true" if self.trust else "false",
@@ -56,13 +68,14 @@ class ServeOptions:
             "LOOPML_SERVE_LOG_BLOCK": "true" if self.log_block else "false",
             "LOOPML_SERVE_MAX_BATCH_SIZE": str(self.max_batch_size),
             "LOOPML_SERVE_MAX_BATCH_DELAY_MS": str(self.max_batch_delay_ms),
+            "LOOPML_SERVE_POLL_S": str(self.poll_s),
         }
 
     @classmethod
     def from_env(cls) -> ServeOptions:
         env = os.environ
         return cls(
-            model_uri=env["LOOPML_SERVE_MODEL"],
+            target=env["LOOPML_SERVE_TARGET"],
             registry_uri=env.get("LOOPML_SERVE_REGISTRY") or None,
             auth=env.get("LOOPML_SERVE_AUTH") == "true",
             trust=env.get("LOOPML_SERVE_TRUST") == "true",
@@ -74,29 +87,22 @@ class ServeOptions:
             log_block=env.get("LOOPML_SERVE_LOG_BLOCK") == "true",
             max_batch_size=int(env.get("LOOPML_SERVE_MAX_BATCH_SIZE", "64")),
             max_batch_delay_ms=float(env.get("LOOPML_SERVE_MAX_BATCH_DELAY_MS", "0")),
+            poll_s=float(env.get("LOOPML_SERVE_POLL_S", str(DEFAULT_POLL_S))),
         )
 
 
 def create_serving_app(options: ServeOptions) -> ServingApp:
-    """Load and warm the model, then build the app (nothing is served until it is ready)."""
+    """Load and warm what ``options.target`` names, then build the app.
+
+    A ``models:/`` URI serves that one model (following its alias); any other
+    target is an endpoint's name, served as its configuration says. Nothing is
+    served until every route's model is loaded and warm.
+    """
     from loopml.client import Client
 
     client = Client(options.registry_uri)
-    served = load_served(client.registry, options.model_uri, trust=options.trust)
-    authorize = None
-    if options.auth:
-        db = getattr(client.store, "db", None)
-        if db is None:
-            raise InvalidParameter(
-                "auth on the inference server needs the metadata database: serve from a "
-                "local LOOPML_HOME / LOOPML_DATABASE_URL, not an http(s):// registry"
-            )
-        from loopml.auth import AuthService, Permission
-        from loopml.serving.access import ServingAccess
-
-        default = Permission(client.settings.auth_default_permission)
-        authorize = ServingAccess(AuthService(db, default))
-    endpoint = check_endpoint_name(options.endpoint or served.name)
+    live = _live_endpoint(client, options)
+    authorize = _access(client) if options.auth else None
     log = feedback = None
     if options.log_predictions:
         artifacts = client.artifacts
@@ -110,16 +116,74 @@ def create_serving_app(options: ServeOptions) -> ServingApp:
         def feedback(endpoint: str, labels: list[tuple[str, Any]]) -> int:
             return log_ground_truth(artifacts, endpoint, labels)  # type: ignore[arg-type]
 
+    metrics = ServingMetrics()
+    live.on_failure = lambda name, error: metrics.swap_failures.labels(name).inc()
+    live.start()
     return ServingApp(
-        ModelSet([served]),
+        live,
         max_body_bytes=options.max_body_bytes,
         authorize=authorize,
-        endpoint=endpoint,
+        metrics=metrics,
         log=log,
         feedback=feedback,
-        max_batch_size=options.max_batch_size,
-        max_batch_delay_ms=options.max_batch_delay_ms,
     )
+
+
+def _live_endpoint(client: Any, options: ServeOptions) -> LiveEndpoint:
+    registry = client.registry
+
+    def load(uri: str) -> ServedModel:
+        return load_served(registry, uri, trust=options.trust)
+
+    def resolve(uri: str) -> tuple[str, int]:
+        found = registry.resolve(uri)
+        return found.name, found.version
+
+    if options.target.startswith("models:/"):
+        config = EndpointConfig(
+            routes=[Route("primary", options.target)],
+            max_batch_size=options.max_batch_size,
+            max_batch_delay_ms=options.max_batch_delay_ms,
+        )
+        first = load(options.target)
+        name = check_endpoint_name(options.endpoint or first.name)
+        state = EndpointState(name, 0, config, [Served(config.routes[0], first)])
+        return LiveEndpoint(
+            state, source=lambda: (0, config), resolve=resolve, load=load, poll_s=options.poll_s
+        )
+    endpoints = _endpoints(client)
+    current = endpoints.get(options.target)
+    state = build_state(current.name, current.version, current.config, load)
+
+    def source() -> tuple[int, EndpointConfig]:
+        found = endpoints.get(options.target)
+        return found.version, found.config
+
+    return LiveEndpoint(state, source=source, resolve=resolve, load=load, poll_s=options.poll_s)
+
+
+def _database(client: Any, what: str) -> Any:
+    db = getattr(client.store, "db", None)
+    if db is None:
+        raise InvalidParameter(
+            f"{what} needs the metadata database: serve from a local LOOPML_HOME / "
+            "LOOPML_DATABASE_URL, not an http(s):// registry"
+        )
+    return db
+
+
+def _endpoints(client: Any) -> EndpointsClient:
+    from loopml.auth import local_actor
+
+    return EndpointsClient(_database(client, "serving an endpoint"), local_actor())
+
+
+def _access(client: Any) -> Any:
+    from loopml.auth import AuthService, Permission
+    from loopml.serving.access import ServingAccess
+
+    default = Permission(client.settings.auth_default_permission)
+    return ServingAccess(AuthService(_database(client, "auth"), default))
 
 
 def create_app_from_env() -> ServingApp:

@@ -607,3 +607,33 @@ model_gate_checks = Table(
     ForeignKeyConstraint(["name", "version"], _VERSION_FK, ondelete="CASCADE", onupdate="CASCADE"),
     Index("ix_model_gate_checks_name_version", "name", "version"),
 )
+
+# --- serving endpoints ---------------------------------------------------------------
+# An endpoint's configuration is versioned: every change (and every rollback) is a
+# new row, and ``endpoints.version`` points at the one in force.
+
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+endpoint_versions = Table(
+    "endpoint_versions",
+    metadata,
+    Column(
+        "name",
+        String(128),
+        ForeignKey("endpoints.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("config", Text, nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+)
