@@ -17,6 +17,7 @@ from loopml.cli import (
     tokens,
 )
 from loopml.cli.demo import demo
+from loopml.cli.predict import predict
 from loopml.cli.serve import serve
 from loopml.cli.server import server
 
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 app.command("server")(server)
 app.command("serve")(serve)
+app.command("predict")(predict)
 app.command("demo")(demo)
 app.add_typer(db.app, name="db")
 app.add_typer(experiments.app, name="experiments")
