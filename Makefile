@@ -21,10 +21,17 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(PIP) -e ".[dev]"
 	touch $@ $(VENV)/.installed
 
+# Official clients with pins of their own (kserve pins an older pandas), kept out of
+# .venv so they never change what loopml is tested with; the e2e tests run them.
+$(VENV)/.installed-clients: | $(BIN)/python
+	$(PYTHON) -m venv $(VENV)/clients
+	$(VENV)/clients/bin/python -m pip install --quiet --disable-pip-version-check "kserve==0.21.0"
+	touch $@
+
 demo: $(VENV)/.installed
 	$(BIN)/loopml demo
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(VENV)/.installed-clients
 	$(BIN)/pytest
 
 lint: $(VENV)/.installed-dev

@@ -8,12 +8,16 @@ grant.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -135,3 +139,66 @@ def test_auth_needs_a_token_that_may_read_the_model(
             headers={"Authorization": f"Bearer {tokens['reader']}"},
         )
         assert allowed.status_code == 200, allowed.text
+
+
+CLIENTS_PYTHON = Path(
+    os.environ.get(
+        "LOOPML_TEST_CLIENTS_PYTHON",
+        Path(__file__).resolve().parents[2] / ".venv" / "clients" / "bin" / "python",
+    )
+)
+
+
+def test_the_kserve_client_gets_health_and_predictions(
+    home: Path, iris: tuple[Any, LogisticRegression], start_inference: Callable[..., Any]
+) -> None:
+    """KServe's SDK (its own venv: it pins an older pandas) in JSON and binary mode."""
+    if not CLIENTS_PYTHON.exists():
+        message = f"{CLIENTS_PYTHON} is missing: `make test` creates it (.venv/clients with kserve)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    _, model = iris
+    server = start_inference(home, "models:/iris@champion")
+    script = Path(__file__).with_name("clients") / "kserve_check.py"
+    done = subprocess.run(
+        [str(CLIENTS_PYTHON), str(script), server.url, "iris"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answers = json.loads(done.stdout)
+    rows = pd.DataFrame(
+        [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3]], columns=FEATURES
+    )
+    expected = model.predict(rows).tolist()
+    assert answers == {
+        "live": True,
+        "ready": True,
+        "model_ready": True,
+        "predictions": expected,
+        "binary_predictions": expected,
+    }
+
+
+def test_a_clean_shutdown_leaves_exactly_the_requests_sent_in_the_log(
+    home: Path, start_inference: Callable[..., Any]
+) -> None:
+    from loopml.predictions import log_ground_truth, read
+
+    server = start_inference(home, "models:/iris@champion", "--log-flush-s", "30")
+    body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}
+    with httpx.Client(base_url=server.url) as http:
+        sent = [
+            http.post("/v2/models/iris/infer", json={**body, "id": f"req-{i}"}).json()["id"]
+            for i in range(300)
+        ]
+    server.stop()  # SIGTERM: the 30 s flush interval has not passed; shutdown flushes
+    with Client(home) as client:
+        log_ground_truth(client.artifacts, "iris", {"req-7": 2, "req-8": 0})
+        logged = read(client.artifacts, endpoint="iris", with_ground_truth=True)
+    assert sorted(logged.column("request_id").to_pylist()) == sorted(sent)
+    labels = {r["request_id"]: r["ground_truth"] for r in logged.to_pylist() if r["ground_truth"]}
+    assert labels == {"req-7": "2", "req-8": "0"}
