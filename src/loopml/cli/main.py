@@ -10,6 +10,7 @@ from loopml.cli import (
     data,
     data_quality,  # noqa: F401  (registers its commands on the data group)
     db,
+    endpoints,
     experiments,
     models,
     permissions,
@@ -36,6 +37,7 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
+app.add_typer(endpoints.app, name="endpoints")
 app.command("whoami")(accounts.whoami)
 app.add_typer(accounts.users, name="users")
 app.add_typer(accounts.service_accounts, name="service-accounts")
