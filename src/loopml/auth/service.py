@@ -68,7 +68,14 @@ LOGIN_FAILED = "auth.login_failed"
 
 ANONYMOUS = Actor("anonymous", "anonymous", Role.ADMIN, authenticated=False)
 # Verifying against this keeps an unknown name as slow as a wrong password.
-_DUMMY_HASH = hash_password("not-a-real-password-" + new_id())
+_DUMMY_HASH: str | None = None  # made on first use: an argon2 hash costs ~0.1 s at import
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = hash_password("not-a-real-password-" + new_id())
+    return _DUMMY_HASH
 
 
 def local_actor() -> Actor:
@@ -214,7 +221,7 @@ class AuthService:
         if not is_admin(actor):
             self._check_login_rate(principal.name, actor.client_addr)
             if current_password is None or not verify_password(
-                row["password_hash"] or _DUMMY_HASH, current_password
+                row["password_hash"] or _dummy_hash(), current_password
             ):
                 self._record_login_failure(principal.name, actor.client_addr, request_id)
                 raise PermissionDenied("the current password is wrong")
@@ -404,7 +411,7 @@ class AuthService:
         self._check_login_rate(account, client_addr)
         if row is None or not stored or not self._verified.verify(name, password, stored):
             if row is None or not stored:
-                verify_password(_DUMMY_HASH, password)
+                verify_password(_dummy_hash(), password)
             self._record_login_failure(account, client_addr, request_id)
             raise Unauthenticated("invalid username or password")
         return self._password_actor(row, client_addr)
