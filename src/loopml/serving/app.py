@@ -24,6 +24,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
@@ -55,8 +56,34 @@ Send = Callable[[Message], Awaitable[None]]
 Action = Literal["read", "edit"]
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
-_MODEL_ROUTE = re.compile(
-    r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?(?P<verb>/infer|/ready)?$"
+Labels = tuple[str, str, str, str]  # endpoint, model, version, route (for /metrics)
+Routed = tuple["Response", Labels]
+Match = re.Match[str]
+Handler = Callable[["Request", Match, "EndpointState"], Awaitable[Routed]]
+
+# Who may call a route: anyone (probes), any authenticated caller, or a caller with
+# read (predict) or edit (send labels) on every model the endpoint answers with.
+PUBLIC, CALLER, READ, EDIT = "public", "caller", "read", "edit"
+
+
+@dataclass(frozen=True)
+class ServingRoute:
+    method: str
+    pattern: re.Pattern[str]
+    handler: str
+    access: str
+
+
+_MODEL = r"^/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?"
+ROUTES: tuple[ServingRoute, ...] = (
+    ServingRoute("GET", re.compile(r"^/v2/health/live$"), "live_check", PUBLIC),
+    ServingRoute("GET", re.compile(r"^/(?:v2/health/ready|ping|health)$"), "ready_check", PUBLIC),
+    ServingRoute("GET", re.compile(r"^/(?:v2|version)$"), "server_metadata", PUBLIC),
+    ServingRoute("GET", re.compile(r"^/metrics$"), "metrics_page", CALLER),
+    ServingRoute("POST", re.compile(r"^/invocations$"), "invocations", READ),
+    ServingRoute("POST", re.compile(r"^/v2/feedback$"), "feedback_labels", EDIT),
+    ServingRoute("POST", re.compile(_MODEL + r"(?P<verb>/infer)$"), "infer", READ),
+    ServingRoute("GET", re.compile(_MODEL + r"(?P<verb>/ready)?$"), "model_page", READ),
 )
 JSON = [(b"content-type", b"application/json")]
 
@@ -181,65 +208,82 @@ class ServingApp:
 
     # --- routing ----------------------------------------------------------------------
 
-    async def route(self, request: Request) -> tuple[Response, tuple[str, str, str, str]]:
+    async def route(self, request: Request) -> tuple[Response, Labels]:
+        """Find the request's route in :data:`ROUTES`, check its access, run its handler."""
         path, method = request.path, request.method
-        if path == "/v2/health/live" and method == "GET":
-            return json(200, {"live": True}), ("", "", "", "live")
-        if path in ("/v2/health/ready", "/ping", "/health") and method == "GET":
-            ready = bool(self.live.state.routes)
-            return json(200 if ready else 503, {"ready": ready}), ("", "", "", "ready")
-        if path == "/metrics" and method == "GET":
+        allowed = []
+        for route in ROUTES:
+            found = route.pattern.match(path)
+            if found is None:
+                continue
+            if route.method != method:
+                allowed.append(route.method)
+                continue
+            state = self.live.state
+            if "name" in found.groupdict() and found["name"] != state.name:
+                raise ResourceNotFound(
+                    f"model {found['name']!r} is not served here; {state.name!r} is"
+                )
+            self._check_access(request, route.access, state)
+            handler: Handler = getattr(self, route.handler)
+            return await handler(request, found, state)
+        if allowed:
+            raise MethodNotAllowed(f"{path} takes {' or '.join(sorted(allowed))}, not {method}")
+        raise ResourceNotFound(f"no route {method} {path}")
+
+    def _check_access(self, request: Request, access: str, state: EndpointState) -> None:
+        if access == PUBLIC:
+            return
+        if access == CALLER:
             self._authorize(request, "")
-            body, content_type = self.metrics.render()
-            return Response(200, body, [(b"content-type", content_type.encode())]), (
-                "", "", "", "metrics",
-            )  # fmt: skip
-        if path in ("/v2", "/version") and method == "GET":
-            return self._server_metadata(path), ("", "", "", "metadata")
-        if path == "/invocations":
-            _expect(method, "POST", path)
-            return await self._invocations(request)
-        if path == "/v2/feedback":
-            _expect(method, "POST", path)
-            return self._feedback(request), (self.endpoint, "", "", "feedback")
-        found = _MODEL_ROUTE.match(path)
-        if found is None:
-            raise ResourceNotFound(f"no route {method} {path}")
-        name, version, verb = found["name"], found["version"], found["verb"] or ""
-        state = self.live.state
-        if name != state.name:
-            raise ResourceNotFound(f"model {name!r} is not served here; {state.name!r} is")
-        self._authorize_state(request, state)
-        if verb == "/infer":
-            _expect(method, "POST", path)
-            return await self._infer(request, state, version)
-        _expect(method, "GET", path)
+            return
+        for model_name in sorted({s.model.name for s in state.routes}):
+            self._authorize(request, model_name, "edit" if access == EDIT else "read")
+
+    # --- handlers (named in ROUTES) ------------------------------------------------------
+
+    async def live_check(self, request: Request, found: Match, state: EndpointState) -> Routed:
+        return json(200, {"live": True}), ("", "", "", "live")
+
+    async def ready_check(self, request: Request, found: Match, state: EndpointState) -> Routed:
+        ready = bool(state.routes)
+        return json(200 if ready else 503, {"ready": ready}), ("", "", "", "ready")
+
+    async def server_metadata(self, request: Request, found: Match, state: EndpointState) -> Routed:
+        if request.path == "/version":
+            body = Response(200, __version__.encode(), [(b"content-type", b"text/plain")])
+            return body, ("", "", "", "metadata")
+        info = {"name": "loopml", "version": __version__, "extensions": ["binary_tensor_data"]}
+        return json(200, info), ("", "", "", "metadata")
+
+    async def metrics_page(self, request: Request, found: Match, state: EndpointState) -> Routed:
+        body, content_type = self.metrics.render()
+        return Response(200, body, [(b"content-type", content_type.encode())]), (
+            "", "", "", "metrics",
+        )  # fmt: skip
+
+    async def model_page(self, request: Request, found: Match, state: EndpointState) -> Routed:
+        version, verb = found["version"], found["verb"] or ""
         served = state.pinned(version) if version else state.routes[0]
         labels = (self.endpoint, served.model.name, str(served.model.version), verb.strip("/"))
         if verb == "/ready":
             return json(200, {"name": state.name, "ready": True}), labels
         return json(200, model_metadata(state)), labels
 
-    def _authorize_state(self, request: Request, state: EndpointState) -> None:
-        """A caller needs read on every registered model the endpoint may answer with."""
-        for model_name in sorted({s.model.name for s in state.routes}):
-            self._authorize(request, model_name)
+    async def infer(self, request: Request, found: Match, state: EndpointState) -> Routed:
+        return await self._infer(request, state, found["version"])
+
+    async def invocations(self, request: Request, found: Match, state: EndpointState) -> Routed:
+        return await self._invocations(request, state)
+
+    async def feedback_labels(self, request: Request, found: Match, state: EndpointState) -> Routed:
+        return self._feedback(request), (self.endpoint, "", "", "feedback")
 
     def _authorize(self, request: Request, model_name: str, action: Action = "read") -> None:
         if self.authorize is not None:
             self.authorize(request, model_name, action)
 
-    def _server_metadata(self, path: str) -> Response:
-        if path == "/version":
-            return Response(200, __version__.encode(), [(b"content-type", b"text/plain")])
-        return json(
-            200,
-            {"name": "loopml", "version": __version__, "extensions": ["binary_tensor_data"]},
-        )
-
-    async def _infer(
-        self, request: Request, state: EndpointState, version: str | None
-    ) -> tuple[Response, tuple[str, str, str, str]]:
+    async def _infer(self, request: Request, state: EndpointState, version: str | None) -> Routed:
         started = time.perf_counter()
         length = request.header(BINARY_HEADER)
         decoded = decode_request(request.body, int(length) if length else None)
@@ -356,8 +400,6 @@ class ServingApp:
 
     def _feedback(self, request: Request) -> Response:
         """Ground truth for logged requests: ``{"labels": [{"request_id", "value"}, ...]}``."""
-        for model_name in sorted({s.model.name for s in self.live.state.routes}):
-            self._authorize(request, model_name, "edit")
         if self.feedback is None:
             raise InvalidParameter("this server keeps no prediction log to attach labels to")
         try:
@@ -375,9 +417,7 @@ class ServingApp:
         stored = self.feedback(self.endpoint, [(i["request_id"], i["value"]) for i in items])
         return json(200, {"stored": stored})
 
-    async def _invocations(self, request: Request) -> tuple[Response, tuple[str, str, str, str]]:
-        state = self.live.state
-        self._authorize_state(request, state)
+    async def _invocations(self, request: Request, state: EndpointState) -> Routed:
         served = state.pick(_sticky_key(state.config.sticky, request, {}))
         model = served.model
         labels = (self.endpoint, model.name, str(model.version), served.route.name)
@@ -436,11 +476,6 @@ def _method(outputs: list[dict[str, Any]]) -> str:
     if len(names) > 1:
         raise InvalidParameter("ask for one output: 'predict' or 'predict_proba'")
     return str(names[0]) if names else "predict"
-
-
-def _expect(method: str, wanted: str, path: str) -> None:
-    if method != wanted:
-        raise MethodNotAllowed(f"{path} takes {wanted}, not {method}")
 
 
 class MethodNotAllowed(InvalidParameter):
