@@ -330,7 +330,11 @@ def loopml_serve_missing(batching_flags: Sequence[str]) -> dict[str, str]:
         reason = f"{executable} missing: make install"
         return {"loopml": reason, "loopml-batching": reason}
     done = subprocess.run(
-        [str(executable), "serve", "--help"], capture_output=True, text=True, check=False
+        [str(executable), "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "300", "TERMINAL_WIDTH": "300"},  # no wrapped flag names
     )
     if done.returncode != 0:
         reason = "`loopml serve` does not exist yet in this checkout"
