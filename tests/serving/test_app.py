@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from loopml.auth import AuditFilter
 from loopml.client import Client
 from loopml.models import infer_signature
 from loopml.serving import ServeOptions, create_serving_app
@@ -242,3 +243,6 @@ def test_every_answer_is_in_the_prediction_log_and_labels_join_by_request_id(
     assert rows["v2-2"]["ground_truth"] is None
     assert rows["mlflow-1"]["model_version"] == 1
     assert rows["mlflow-1"]["inputs"] == "[[5.0,3.4,1.5,0.2]]"
+    with Client(home) as registry_client:
+        events = registry_client.auth.audit_events(AuditFilter(action="endpoint.ground_truth"))
+    assert [(e.resource_id, e.after["labels"]) for e in events] == [("iris", 2)]

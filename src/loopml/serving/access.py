@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from loopml.auth import AuthService, Permission
+from loopml.auth import Actor, AuthService, Permission
 from loopml.auth.credentials import authenticate_header
 from loopml.core.errors import PermissionDenied
 
@@ -31,30 +31,29 @@ class ServingAccess:
     def __init__(self, service: AuthService, ttl_s: float = DEFAULT_TTL_S) -> None:
         self.service = service
         self.ttl_s = ttl_s
-        self._answers: dict[tuple[str, str], tuple[float, str | None]] = {}
+        self._answers: dict[tuple[str, str], tuple[float, Actor, str | None]] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, request: Request, model_name: str, action: str = "read") -> None:
+    def __call__(self, request: Request, model_name: str, action: str = "read") -> Actor:
+        """The caller, once it may do ``action`` to the model (401/403 otherwise)."""
         header = request.header("authorization") or ""
         key = (hashlib.sha256(header.encode()).hexdigest(), f"{action}:{model_name}")
         now = time.monotonic()
         with self._lock:
             cached = self._answers.get(key)
-        if cached is not None and cached[0] > now:
-            if cached[1] is not None:
-                raise PermissionDenied(cached[1])
-            return
-        refusal = self._decide(header, model_name, Permission(action))
-        with self._lock:
-            if len(self._answers) > 10_000:
-                self._answers.clear()
-            self._answers[key] = (now + self.ttl_s, refusal)
-        if refusal is not None:
-            raise PermissionDenied(refusal)
+        if cached is None or cached[0] <= now:
+            actor = authenticate_header(self.service, header)  # a bad credential: not cached
+            cached = (now + self.ttl_s, actor, self._refusal(actor, model_name, Permission(action)))
+            with self._lock:
+                if len(self._answers) > 10_000:
+                    self._answers.clear()
+                self._answers[key] = cached
+        if cached[2] is not None:
+            raise PermissionDenied(cached[2])
+        return cached[1]
 
-    def _decide(self, header: str, model_name: str, needed: Permission) -> str | None:
-        """None when allowed, else the refusal; a bad credential raises (and is not cached)."""
-        actor = authenticate_header(self.service, header)
+    def _refusal(self, actor: Actor, model_name: str, needed: Permission) -> str | None:
+        """None when allowed, else why not."""
         if not model_name:
             return None
         held = self.service.permission(actor, "registered_model", model_name)

@@ -20,6 +20,7 @@ orchestrators' probes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -30,6 +31,7 @@ from typing import Any, Literal
 import orjson
 
 from loopml import __version__
+from loopml.auth import ANONYMOUS, Actor
 from loopml.core.clock import now_ms
 from loopml.core.errors import (
     InvalidParameter,
@@ -95,9 +97,12 @@ class BodyTooLarge(InvalidParameter):
 class Request:
     """What a handler needs of one HTTP request."""
 
-    __slots__ = ("body", "headers", "method", "path", "query")
+    __slots__ = ("actor", "body", "headers", "method", "path", "query")
 
     def __init__(self, scope: Scope, body: bytes) -> None:
+        client = scope.get("client")
+        # Who is calling: set by the access check; anonymous while auth is off.
+        self.actor = dataclasses.replace(ANONYMOUS, client_addr=client[0] if client else "")
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self.query: bytes = scope.get("query_string", b"")
@@ -132,10 +137,10 @@ class ServingApp:
         live: LiveEndpoint,
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        authorize: Callable[[Request, str, Action], None] | None = None,
+        authorize: Callable[[Request, str, Action], Actor] | None = None,
         metrics: ServingMetrics | None = None,
         log: PredictionSink | None = None,
-        feedback: Callable[[str, list[tuple[str, Any]]], int] | None = None,
+        feedback: Callable[[Actor, str, list[tuple[str, Any]]], int] | None = None,
     ) -> None:
         self.live = live
         self.max_body_bytes = max_body_bytes
@@ -281,7 +286,7 @@ class ServingApp:
 
     def _authorize(self, request: Request, model_name: str, action: Action = "read") -> None:
         if self.authorize is not None:
-            self.authorize(request, model_name, action)
+            request.actor = self.authorize(request, model_name, action)
 
     async def _infer(self, request: Request, state: EndpointState, version: str | None) -> Routed:
         started = time.perf_counter()
@@ -414,7 +419,8 @@ class ServingApp:
             raise InvalidParameter(
                 'feedback must be {"labels": [{"request_id": "...", "value": ...}, ...]}'
             )
-        stored = self.feedback(self.endpoint, [(i["request_id"], i["value"]) for i in items])
+        labels = [(i["request_id"], i["value"]) for i in items]
+        stored = self.feedback(request.actor, self.endpoint, labels)
         return json(200, {"stored": stored})
 
     async def _invocations(self, request: Request, state: EndpointState) -> Routed:

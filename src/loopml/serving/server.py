@@ -113,8 +113,17 @@ def create_serving_app(options: ServeOptions) -> ServingApp:
             block_when_full=options.log_block,
         ).start()
 
-        def feedback(endpoint: str, labels: list[tuple[str, Any]]) -> int:
-            return log_ground_truth(artifacts, endpoint, labels)  # type: ignore[arg-type]
+        audit = _audit_log(client)
+
+        def feedback(actor: Any, endpoint: str, labels: list[tuple[str, Any]]) -> int:
+            stored = log_ground_truth(artifacts, endpoint, labels)  # type: ignore[arg-type]
+            if audit is not None:
+                ids = [request_id for request_id, _ in labels]
+                audit.append(
+                    actor, "endpoint.ground_truth", "endpoint", endpoint,
+                    after={"labels": stored, "request_ids": ids[:100]},
+                )  # fmt: skip
+            return stored
 
     metrics = ServingMetrics()
     live.on_failure = lambda name, error: metrics.swap_failures.labels(name).inc()
@@ -176,6 +185,16 @@ def _endpoints(client: Any) -> EndpointsClient:
     from loopml.auth import local_actor
 
     return EndpointsClient(_database(client, "serving an endpoint"), local_actor())
+
+
+def _audit_log(client: Any) -> Any:
+    """The audit log when serving from a local store (labels are a change worth keeping)."""
+    db = getattr(client.store, "db", None)
+    if db is None:
+        return None
+    from loopml.auth import AuditLog
+
+    return AuditLog(db)
 
 
 def _access(client: Any) -> Any:
