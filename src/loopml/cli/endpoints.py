@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from loopml.cli._common import JsonOption, UriOption, friendly_errors, open_client
 from loopml.cli._output import console, print_json, print_table, when
-from loopml.core.errors import InvalidParameter, InvalidState, NotSupported, ResourceNotFound
+from loopml.core.errors import InvalidParameter, InvalidState, NotSupported
 
 if TYPE_CHECKING:  # the CLI starts without loading the inference server
     from loopml.serving.endpoints import EndpointsClient
@@ -185,15 +185,6 @@ def _from_options(config_file: Path | None, **options: Any) -> EndpointConfig:
     return _read_config(config_file)
 
 
-def _check_models(endpoints: EndpointsClient, config: EndpointConfig) -> None:
-    """Every model must be in the registry: a typo fails here, naming its route."""
-    for route in [*config.routes, *config.shadows]:
-        try:
-            endpoints.registry.resolve(route.model)
-        except ResourceNotFound as error:
-            raise InvalidParameter(f"route {route.name!r}: {error.message}") from None
-
-
 # --- printing ----------------------------------------------------------------------------
 
 
@@ -277,7 +268,6 @@ def create(
         max_batch_size=max_batch_size,
         max_batch_delay_ms=max_batch_delay_ms,
     )
-    _check_models(endpoints, built)
     made = endpoints.create(name, built, comment=comment)
     _report(made, "created", as_json)
 
@@ -328,7 +318,6 @@ def update(
         built = _reweighted(endpoints.get(name).config, _canary_weight(canary_weight))
     else:
         built = _from_options(config, canary_weight=canary_weight, **options)
-    _check_models(endpoints, built)
     made = endpoints.update(name, built, comment=comment)
     _report(made, "updated", as_json)
 

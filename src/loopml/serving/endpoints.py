@@ -18,7 +18,12 @@ from sqlalchemy import func, insert, select, update
 
 from loopml.auth import Actor, AuthService
 from loopml.core.clock import now_ms
-from loopml.core.errors import InvalidState, ResourceAlreadyExists, ResourceNotFound
+from loopml.core.errors import (
+    InvalidParameter,
+    InvalidState,
+    ResourceAlreadyExists,
+    ResourceNotFound,
+)
 from loopml.serving.entities import EndpointConfig, EndpointVersion, check_endpoint
 from loopml.store.database import Database
 from loopml.store.tables import endpoint_versions, endpoints
@@ -174,10 +179,14 @@ class EndpointsClient:
         return made
 
     def _check_models(self, config: EndpointConfig) -> None:
+        """Every model must be in the registry: a typo fails here, naming its route."""
         if self.registry is None:
             return
         for route in [*config.routes, *config.shadows]:
-            self.registry.resolve(route.model)
+            try:
+                self.registry.resolve(route.model)
+            except ResourceNotFound as error:
+                raise InvalidParameter(f"route {route.name!r}: {error.message}") from None
 
     def _audit(self, conn: Any, action: str, name: str, **change: Any) -> None:
         self.auth.audit.append(
