@@ -202,3 +202,56 @@ def test_a_clean_shutdown_leaves_exactly_the_requests_sent_in_the_log(
     assert sorted(logged.column("request_id").to_pylist()) == sorted(sent)
     labels = {r["request_id"]: r["ground_truth"] for r in logged.to_pylist() if r["ground_truth"]}
     assert labels == {"req-7": "2", "req-8": "0"}
+
+
+def test_moving_the_alias_under_load_fails_no_request_on_a_real_server(
+    home: Path, tmp_path: Path, start_inference: Callable[..., Any]
+) -> None:
+    import threading
+
+    from sklearn.dummy import DummyClassifier
+
+    frame = load_iris(as_frame=True).frame
+    frame.columns = [*FEATURES, "target"]
+    with Client(home) as client:
+        run_id = client.create_run(client.create_experiment("v2")).info.run_id
+        always_two = DummyClassifier(strategy="constant", constant=2).fit(
+            frame[FEATURES], frame["target"]
+        )
+        save_model(always_two, tmp_path / "v2", signature=infer_signature(frame[FEATURES]))
+        client.log_artifact(run_id, tmp_path / "v2", "model")
+        client.registry.create_model_version("iris", f"runs:/{run_id}/model")
+    server = start_inference(home, "models:/iris@champion", "--poll-s", "0.2", "--no-log")
+    body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}
+    statuses: list[tuple[int, str]] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            while not stop.is_set():
+                answer = http.post("/v2/models/iris/infer", json=body)
+                version = answer.json().get("model_version", "") if answer.is_success else ""
+                statuses.append((answer.status_code, version))
+
+    workers = [threading.Thread(target=hammer) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        while len(statuses) < 200:
+            stop.wait(0.05)
+        with Client(home) as client:
+            client.registry.set_alias("iris", "champion", 2)
+        for _ in range(600):  # up to 30 s for the watcher to swap v2 in
+            if statuses and statuses[-1][1] == "2":
+                break
+            stop.wait(0.05)
+        seen = len(statuses)
+        while len(statuses) < seen + 200:
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+    assert [s for s in statuses if s[0] != 200] == []
+    assert statuses[0][1] == "1"
+    assert statuses[-1][1] == "2"

@@ -58,6 +58,10 @@ def serve(
             min=0,
         ),
     ] = 0.0,
+    poll_s: Annotated[
+        float,
+        typer.Option(help="Seconds between checks for a new endpoint config or a moved alias."),
+    ] = 2.0,
     uri: UriOption = None,
 ) -> None:
     """Serve TARGET: /v2/models/NAME/infer (KServe V2), /invocations, health and /metrics.
@@ -81,5 +85,6 @@ def serve(
         log_block=log_block,
         max_batch_size=max_batch_size,
         max_batch_delay_ms=max_batch_delay_ms,
+        poll_s=poll_s,
     )
     run(options, host=host, port=port, workers=workers)
