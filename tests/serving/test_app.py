@@ -7,6 +7,7 @@ predictions.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -242,7 +243,9 @@ def test_every_answer_is_in_the_prediction_log_and_labels_join_by_request_id(
     assert rows["v2-1"]["ground_truth"] == "1"
     assert rows["v2-2"]["ground_truth"] is None
     assert rows["mlflow-1"]["model_version"] == 1
-    assert rows["mlflow-1"]["inputs"] == "[[5.0,3.4,1.5,0.2]]"
+    assert json.loads(rows["mlflow-1"]["inputs"]) == dict(
+        zip(FEATURES, [[5.0], [3.4], [1.5], [0.2]], strict=True)
+    )
     with Client(home) as registry_client:
         events = registry_client.auth.audit_events(AuditFilter(action="endpoint.ground_truth"))
     assert [(e.resource_id, e.after["labels"]) for e in events] == [("iris", 2)]

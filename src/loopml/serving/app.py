@@ -385,8 +385,7 @@ class ServingApp:
         """Append the answer to the prediction log (never blocks unless configured to)."""
         if self.log is None:
             return
-        rows = data.matrix if data.matrix is not None else data.frame
-        inputs = rows.tolist() if data.matrix is not None else rows.to_dict(orient="list")  # type: ignore[union-attr]
+        inputs = _columns_of(data, served.model)
         self.log.log(
             PredictionRecord(
                 request_id=request_id,
@@ -455,6 +454,16 @@ def model_metadata(state: EndpointState) -> dict[str, Any]:
         "inputs": inputs,
         "outputs": [{"name": m, "datatype": "FP64", "shape": [-1]} for m in model.methods],
     }
+
+
+def _columns_of(data: ModelInput, model: ServedModel) -> Any:
+    """The request's inputs as named columns (what monitoring reads back from the log)."""
+    if data.frame is not None:
+        return data.frame.to_dict(orient="list")
+    assert data.matrix is not None
+    if model.columns and data.matrix.ndim == 2 and data.matrix.shape[1] == len(model.columns):
+        return dict(zip(model.columns, data.matrix.T.tolist(), strict=True))
+    return data.matrix
 
 
 def _sticky_key(sticky: str | None, request: Request, parameters: dict[str, Any]) -> str | None:
