@@ -13,6 +13,7 @@ from loopml.cli import (
     endpoints,
     experiments,
     models,
+    monitors,
     permissions,
     runs,
     tokens,
@@ -37,6 +38,7 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
+app.add_typer(monitors.app, name="monitors")
 app.add_typer(endpoints.app, name="endpoints")
 app.command("whoami")(accounts.whoami)
 app.add_typer(accounts.users, name="users")

@@ -637,3 +637,41 @@ endpoint_versions = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("created_by", String(256), nullable=False),
 )
+
+# --- monitoring ------------------------------------------------------------------------
+# A monitor binds an endpoint's prediction log to a reference profile, a window
+# and a schedule; each run keeps its result (per-column scores and verdicts) so
+# scores form a time series.
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("endpoint", String(128), nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("window_s", Integer, nullable=False),
+    Column("schedule", String(128)),
+    Column("settings", Text, nullable=False, default="{}"),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+monitor_runs = Table(
+    "monitor_runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column(
+        "monitor",
+        String(128),
+        ForeignKey("monitors.name", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("window_start_ms", BigInteger, nullable=False),
+    Column("window_end_ms", BigInteger, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("result", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_monitor_runs_monitor_window", "monitor", "window_end_ms"),
+)

@@ -1,0 +1,141 @@
+"""``loopml monitors ...``: watch an endpoint's traffic against a reference, window by window."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from loopml.cli._common import JsonOption, UriOption, friendly_errors, open_client
+from loopml.cli._output import console, print_json, print_table, when
+from loopml.core.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from loopml.monitoring.runner import MonitorsClient
+
+app = typer.Typer(
+    help="Monitors: drift and data quality of an endpoint's requests, per window.",
+    no_args_is_help=True,
+)
+
+NameArgument = Annotated[str, typer.Argument(help="Monitor name.")]
+
+
+def _monitors(uri: str | None) -> MonitorsClient:
+    from loopml.auth import local_actor
+    from loopml.monitoring.monitors import MonitorStore
+    from loopml.monitoring.runner import MonitorsClient
+
+    client = open_client(uri)
+    db = getattr(client.store, "db", None)
+    if db is None:
+        raise InvalidParameter("monitors are managed on the server's store; remote is not yet")
+    db.initialize()
+    return MonitorsClient(MonitorStore(db), client.artifacts, local_actor(), client)
+
+
+def _say(text: str) -> None:
+    console.print(text, markup=False, highlight=False)
+
+
+@app.command("create")
+@friendly_errors
+def create(
+    name: NameArgument,
+    endpoint: Annotated[str, typer.Option(help="The endpoint whose prediction log to watch.")],
+    reference: Annotated[
+        str,
+        typer.Option(
+            help="data:NAME@VERSION, or models:/NAME@ALIAS (the data its run trained on)."
+        ),
+    ],
+    window: Annotated[str, typer.Option(help="Window length: 30m, 1h, 1d, 1w.")] = "1h",
+    schedule: Annotated[
+        str | None, typer.Option(help="Cron schedule for runs, e.g. '0 * * * *'.")
+    ] = None,
+    uri: UriOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a monitor; the reference is profiled once, now, and kept."""
+    made = _monitors(uri).create(name, endpoint, reference, window=window, schedule=schedule)
+    if as_json:
+        print_json(made.to_dict())
+        return
+    _say(f"created monitor {made.name}: {made.endpoint} vs {made.settings.get('source')}")
+
+
+@app.command("list")
+@friendly_errors
+def list_monitors(uri: UriOption = None, as_json: JsonOption = False) -> None:
+    """Every monitor."""
+    found = _monitors(uri).store.list()
+    if as_json:
+        print_json([m.to_dict() for m in found])
+        return
+    rows = [
+        (m.name, m.endpoint, m.settings.get("source", ""), f"{m.window_s}s", m.schedule or "")
+        for m in found
+    ]
+    print_table("Monitors", ["name", "endpoint", "reference", "window", "schedule"], rows)
+
+
+@app.command("show")
+@friendly_errors
+def show(
+    name: NameArgument,
+    runs: Annotated[int, typer.Option(help="How many of the latest runs.")] = 10,
+    uri: UriOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A monitor and its latest runs (share of drifted columns per window)."""
+    monitors = _monitors(uri)
+    monitor = monitors.store.get(name)
+    history = monitors.store.runs(name, limit=runs)
+    if as_json:
+        print_json({"monitor": monitor.to_dict(), "runs": [r.to_dict() for r in history]})
+        return
+    _say(f"{monitor.name}: {monitor.endpoint}, window {monitor.window_s}s")
+    rows = [(r.run_id, when(r.window_end_ms), r.rows, r.status, _share(r.result)) for r in history]
+    print_table("Runs", ["run id", "window end", "rows", "status", "drifted"], rows)
+
+
+def _share(result: dict[str, Any]) -> str:
+    value = result.get("share_drifted")
+    return "" if value is None else f"{value:.0%}"
+
+
+@app.command("run")
+@friendly_errors
+def run(
+    name: NameArgument,
+    html: Annotated[str | None, typer.Option(help="Also write the run's report here.")] = None,
+    uri: UriOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the monitor on the window that ends now."""
+    checked = _monitors(uri).run(name)
+    done = checked.run
+    if as_json:
+        print_json(done.to_dict())
+        return
+    _say(f"run {done.run_id}: {done.rows} rows, {done.status}, drifted {_share(done.result)}")
+    for column, verdict in sorted(done.result.get("columns", {}).items()):
+        _say(f"  {column}: {json.dumps(verdict.get('verdict', verdict.get('drifted')))}")
+    if html and checked.drift is not None:
+        from pathlib import Path
+
+        from loopml.monitoring.report import render_html
+
+        Path(html).write_text(render_html(checked.drift, title=f"monitor {name}"))
+        _say(f"wrote {html}")
+
+
+@app.command("delete")
+@friendly_errors
+def delete(name: NameArgument, uri: UriOption = None) -> None:
+    """Delete a monitor and its runs (audited)."""
+    from loopml.auth import local_actor
+
+    _monitors(uri).store.delete(name, local_actor())
+    _say(f"deleted monitor {name}")

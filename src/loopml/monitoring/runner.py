@@ -1,0 +1,155 @@
+"""Make monitors and run them: reference profile once, then one comparison per window.
+
+``MonitorsClient`` is what the CLI (and later the server's scheduler) calls.
+Making a monitor profiles its reference once (a ``data:`` dataset version or a
+frame) and keeps the profile as JSON in the artifact store; a run reads the
+window's primary-route requests from the prediction log, rebuilds their inputs
+(named columns, as serving logs them) and their predictions, compares them
+with the reference and stores the result. A window without requests is a run
+with status ``insufficient data``, not a verdict.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from loopml.auth import Actor
+from loopml.core.clock import now_ms
+from loopml.core.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
+from loopml.monitoring.monitors import (
+    Monitor,
+    MonitorRun,
+    MonitorStore,
+    check_schedule,
+    new_run_id,
+    parse_window,
+)
+
+PREDICTION_COLUMN = "prediction"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A monitor run as stored, and the comparison behind it (None: no data)."""
+
+    run: MonitorRun
+    drift: Any
+
+
+@dataclass
+class MonitorsClient:
+    """Monitors over one metadata store and artifact store, acting as ``actor``."""
+
+    store: MonitorStore
+    artifacts: Any
+    actor: Actor
+    client: Any = None  # a loopml Client: data (``data:`` refs), registry and runs (``models:/``)
+
+    def create(
+        self,
+        name: str,
+        endpoint: str,
+        reference: Any,
+        *,
+        window: str = "1h",
+        schedule: str | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Monitor:
+        """A monitor of ``endpoint`` against ``reference``: ``data:NAME@V``, a frame, or
+        ``models:/NAME@ALIAS`` (the dataset version that version's run trained on)."""
+        from loopml.monitoring.profile import profile
+
+        window_s = parse_window(window)
+        check_schedule(schedule)
+        frame, described = self._reference_frame(reference)
+        path = f"monitoring/{name}/reference.json"
+        extra = {**(settings or {}), "source": described}
+        monitor = Monitor(name, endpoint, path, window_s, schedule, extra)
+        self._refuse_taken(name)
+        self.artifacts.put(path, json.dumps(profile(frame).to_dict()).encode())
+        return self.store.create(monitor, self.actor)
+
+    def _refuse_taken(self, name: str) -> None:
+        """Refuse a taken name before a profile is written over another monitor's."""
+        try:
+            self.store.get(name)
+        except ResourceNotFound:
+            return
+        raise ResourceAlreadyExists(f"monitor {name!r} already exists")
+
+    def _reference_frame(self, reference: Any) -> tuple[Any, str]:
+        if not isinstance(reference, str):
+            return reference, "a frame"
+        if self.client is not None and reference.startswith("models:/"):
+            reference = training_data(self.client, reference)
+        if not reference.startswith("data:") or self.client is None:
+            raise InvalidParameter(
+                f"reference {reference!r} must be data:NAME@VERSION, models:/NAME@ALIAS or a frame"
+            )
+        version = self.client.data.get(reference)
+        return self.client.data.read_pandas(version.ref), version.ref
+
+    def run(self, name: str, *, end_ms: int | None = None) -> Checked:
+        """Compare the window ending at ``end_ms`` (default now) with the reference."""
+        from loopml.monitoring.compare import compare
+        from loopml.monitoring.profile import Profile
+
+        monitor = self.store.get(name)
+        end = end_ms if end_ms is not None else now_ms()
+        start = end - monitor.window_s * 1000
+        current = window_frame(self.artifacts, monitor.endpoint, start, end)
+        run_id = new_run_id()
+        if current is None or len(current) == 0:
+            run = MonitorRun(run_id, name, start, end, 0, "insufficient data", {}, now_ms())
+            return Checked(self.store.add_run(run), None)
+        reference = Profile.from_dict(json.loads(self.artifacts.get_bytes(monitor.reference)))
+        columns = [c for c in current.columns if c != PREDICTION_COLUMN]
+        result = compare(reference, current[columns])
+        run = MonitorRun(run_id, name, start, end, len(current), "ok", result.values(), now_ms())
+        return Checked(self.store.add_run(run), result)
+
+
+def training_data(client: Any, model_uri: str) -> str:
+    """The ``data:`` version the model version's run read for training (its lineage)."""
+    version = client.registry.resolve(model_uri)
+    if not version.run_id:
+        raise InvalidParameter(f"{model_uri} has no run, so no training data to profile")
+    run = client.get_run(version.run_id)
+    for item in run.dataset_inputs:
+        context = item.tags.get("mlflow.data.context", "")
+        if item.dataset.source.startswith("data:") and context in ("training", ""):
+            return str(item.dataset.source)
+    raise InvalidParameter(
+        f"{model_uri}'s run {version.run_id} read no loopml dataset for training; "
+        "pass --reference data:NAME@VERSION"
+    )
+
+
+def window_frame(artifacts: Any, endpoint: str, start_ms: int, end_ms: int) -> Any:
+    """The window's primary-route requests as one table of inputs (and ``prediction``)."""
+    import pandas as pd
+
+    from loopml.predictions import read
+
+    logged = read(
+        artifacts, endpoint=endpoint, start_ms=start_ms, end_ms=end_ms, include_shadow=False
+    )
+    if logged.num_rows == 0:
+        return None
+    parts = []
+    for inputs, outputs in zip(
+        logged.column("inputs").to_pylist(), logged.column("outputs").to_pylist(), strict=True
+    ):
+        columns = json.loads(inputs)
+        if not isinstance(columns, dict):
+            continue  # a model without named inputs: nothing to compare by column
+        part = pd.DataFrame(columns)
+        predictions = json.loads(outputs)
+        if isinstance(predictions, list) and len(predictions) == len(part):
+            part[PREDICTION_COLUMN] = [
+                p if not isinstance(p, list) else json.dumps(p) for p in predictions
+            ]
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else None

@@ -1,0 +1,163 @@
+"""Monitors end to end: a served model's prediction log compared with its training data.
+
+An iris model trained on a dataset version is served in process; requests
+from the same distribution, then shifted ones, land in the prediction log;
+a monitor made against ``models:/iris@champion`` (its run's training data)
+runs per window and keeps each run's per-column verdicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from typer.testing import CliRunner
+
+from loopml.auth import AuditFilter, local_actor
+from loopml.client import Client
+from loopml.core.clock import now_ms
+from loopml.core.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
+from loopml.models import infer_signature, save_model
+from loopml.monitoring.monitors import MonitorStore, parse_window
+from loopml.monitoring.runner import MonitorsClient
+from loopml.serving import ServeOptions, create_serving_app
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """``iris`` v1 trained in a run that read ``data:iris-train@1``; @champion."""
+    frame = load_iris(as_frame=True).frame
+    frame.columns = [*FEATURES, "target"]
+    rng = np.random.default_rng(0)
+    big = frame.sample(3000, replace=True, random_state=0).reset_index(drop=True)
+    big[FEATURES] += rng.normal(0, 0.05, size=(len(big), 4))
+    with Client(tmp_path / "home") as client:
+        ref = client.data.add("iris-train", big).version.ref
+        experiment_id = client.create_experiment("train")
+        run_id = client.create_run(experiment_id).info.run_id
+        train = client.read_dataset(ref, run_id=run_id)
+        model = LogisticRegression(max_iter=500).fit(train[FEATURES], train["target"])
+        save_model(model, tmp_path / "m", signature=infer_signature(train[FEATURES]))
+        client.log_artifact(run_id, tmp_path / "m", "model")
+        client.registry.create_registered_model("iris")
+        client.registry.create_model_version("iris", f"runs:/{run_id}/model", run_id=run_id)
+        client.registry.set_alias("iris", "champion", 1)
+    return tmp_path / "home"
+
+
+def monitors(home: Path) -> MonitorsClient:
+    client = Client(home)
+    return MonitorsClient(MonitorStore(client.store.db), client.artifacts, local_actor(), client)  # type: ignore[attr-defined]
+
+
+def send(home: Path, rows: pd.DataFrame) -> None:
+    app = create_serving_app(
+        ServeOptions("models:/iris@champion", registry_uri=str(home), poll_s=0)
+    )
+
+    async def post_all() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://serving") as http:
+            for start in range(0, len(rows), 50):
+                chunk = rows.iloc[start : start + 50]
+                body = {"dataframe_split": {"columns": FEATURES, "data": chunk.to_numpy().tolist()}}
+                answer = await http.post("/invocations", json=body)
+                assert answer.status_code == 200, answer.text
+
+    asyncio.run(post_all())
+    app.close()  # flushes the prediction log
+
+
+def test_a_monitor_sees_drift_in_the_window_that_has_it(home: Path) -> None:
+    client = monitors(home)
+    made = client.create("iris-watch", "iris", "models:/iris@champion", window="1h")
+    assert made.settings["source"] == "data:iris-train@1"
+    rng = np.random.default_rng(1)
+    frame = load_iris(as_frame=True).frame
+    frame.columns = [*FEATURES, "target"]
+    same = frame[FEATURES].sample(1000, replace=True, random_state=1).reset_index(drop=True)
+    same += rng.normal(0, 0.05, size=same.shape)
+    send(home, same)
+    first = client.run("iris-watch")
+    assert first.run.status == "ok"
+    assert first.run.rows == 1000
+    shifted = same.copy()
+    shifted["petal_length"] += 1.5  # a large shift in one column
+    send(home, shifted)
+    second = client.run("iris-watch", end_ms=now_ms() + 1)
+    columns = second.run.result["columns"]
+    assert columns["petal_length"]["verdict"] == "drifted"
+    assert columns["sepal_width"]["verdict"] == "stable"
+    runs = client.store.runs("iris-watch")
+    assert [r.run_id for r in runs] == [first.run.run_id, second.run.run_id]
+
+
+def test_an_empty_window_is_insufficient_data_not_a_verdict(home: Path) -> None:
+    client = monitors(home)
+    client.create("quiet", "iris", "models:/iris@champion", window="30m")
+    checked = client.run("quiet")
+    assert checked.run.status == "insufficient data"
+    assert checked.drift is None
+
+
+def test_bad_monitors_are_refused_and_changes_are_audited(home: Path) -> None:
+    client = monitors(home)
+    with pytest.raises(InvalidParameter, match="window '90' must look like"):
+        client.create("m", "iris", "models:/iris@champion", window="90")
+    with pytest.raises(InvalidParameter, match="not a cron expression"):
+        client.create("m", "iris", "models:/iris@champion", schedule="every hour")
+    with pytest.raises(InvalidParameter, match="must be data:NAME@VERSION"):
+        client.create("m", "iris", "iris.csv")
+    client.create("m", "iris", "data:iris-train@1", schedule="0 * * * *")
+    with pytest.raises(ResourceAlreadyExists, match="already exists"):
+        client.create("m", "iris", "data:iris-train@1")
+    client.store.delete("m", local_actor())
+    with pytest.raises(ResourceNotFound, match="no monitor named 'm'"):
+        client.run("m")
+    events = Client(home).auth.audit_events(AuditFilter(action="monitor.*"))
+    assert sorted(e.action for e in events) == ["monitor.create", "monitor.delete"]
+    assert parse_window("1d") == 86_400
+
+
+def test_the_cli_makes_runs_and_shows_monitors(
+    home: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    from loopml.cli.main import app
+
+    monkeypatch.setenv("LOOPML_HOME", str(home))
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    made = runner.invoke(
+        app,
+        [
+            "monitors",
+            "create",
+            "cli-watch",
+            "--endpoint",
+            "iris",
+            "--reference",
+            "data:iris-train@1",
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    frame = load_iris(as_frame=True).frame
+    frame.columns = [*FEATURES, "target"]
+    send(home, frame[FEATURES].sample(300, replace=True, random_state=2).reset_index(drop=True))
+    ran = runner.invoke(app, ["monitors", "run", "cli-watch", "--html", str(tmp_path / "r.html")])
+    assert ran.exit_code == 0, ran.output
+    assert "300 rows, ok" in ran.output
+    assert "<script" not in (tmp_path / "r.html").read_text()
+    shown = runner.invoke(app, ["monitors", "show", "cli-watch"])
+    assert "cli-watch" in shown.output
+    listed = runner.invoke(app, ["monitors", "list", "--json"])
+    assert '"endpoint": "iris"' in listed.output
+    assert runner.invoke(app, ["monitors", "delete", "cli-watch"]).exit_code == 0
