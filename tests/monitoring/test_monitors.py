@@ -161,3 +161,24 @@ def test_the_cli_makes_runs_and_shows_monitors(
     listed = runner.invoke(app, ["monitors", "list", "--json"])
     assert '"endpoint": "iris"' in listed.output
     assert runner.invoke(app, ["monitors", "delete", "cli-watch"]).exit_code == 0
+
+
+def test_the_scheduler_runs_due_monitors_for_their_scheduled_window(home: Path) -> None:
+    from loopml.monitoring.scheduler import MonitorScheduler, due_at
+
+    client = monitors(home)
+    made = client.create("hourly", "iris", "data:iris-train@1", window="1h", schedule="0 * * * *")
+    client.create("manual", "iris", "data:iris-train@1", window="1h")
+    hour_ms = 3_600_000
+    next_hour = (made.created_ms // hour_ms + 1) * hour_ms
+    assert due_at(made, None, next_hour - 1) is None
+    assert due_at(made, None, next_hour + 5_000) == next_hour
+    clock = {"now": (next_hour + 5_000) / 1000}
+    scheduler = MonitorScheduler(client, clock=lambda: clock["now"])
+    assert scheduler.run_due() == ["hourly"]
+    assert scheduler.run_due() == []  # already ran for this tick
+    clock["now"] += 3 * 3600  # three ticks missed: only the latest window runs
+    assert scheduler.run_due() == ["hourly"]
+    ends = [r.window_end_ms for r in client.store.runs("hourly")]
+    assert ends == [next_hour, next_hour + 3 * hour_ms]
+    assert client.store.runs("manual") == []

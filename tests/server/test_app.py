@@ -171,3 +171,20 @@ def test_two_apps_do_not_share_state(
     finally:
         first.state.tracking.store.db.dispose()
         second.state.tracking.store.db.dispose()
+
+
+def test_the_monitor_scheduler_runs_with_the_server_only_when_asked(
+    settings: Settings, make_client: Callable[..., TestClient]
+) -> None:
+    import dataclasses
+    import threading
+
+    def scheduler_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "loopml-monitor-scheduler"]
+
+    with make_client(create_app(settings)):
+        assert scheduler_threads() == []
+    asked = dataclasses.replace(settings, monitor_scheduler=True)
+    with make_client(create_app(asked)):
+        assert len(scheduler_threads()) == 1
+    assert scheduler_threads() == []

@@ -40,6 +40,8 @@ class Settings:
     max_request_bytes: int = MAX_REQUEST_BYTES
     # Directories whose files may be snapshotted as dataset versions (empty: any path).
     data_roots: tuple[str, ...] = ()
+    # Run scheduled monitors from the tracking server (one scheduler per deployment).
+    monitor_scheduler: bool = False
 
     def __post_init__(self) -> None:
         if self.auth_default_permission not in DEFAULT_PERMISSIONS:
@@ -76,6 +78,9 @@ class Settings:
             cors_origins=_words(env.get("LOOPML_CORS_ORIGINS", "")),
             max_request_bytes=_int(env.get("LOOPML_MAX_REQUEST_BYTES"), "LOOPML_MAX_REQUEST_BYTES"),
             data_roots=_words(env.get("LOOPML_DATA_ROOTS", "")),
+            monitor_scheduler=_flag(
+                env.get("LOOPML_MONITOR_SCHEDULER", ""), "LOOPML_MONITOR_SCHEDULER"
+            ),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -90,6 +95,7 @@ class Settings:
             "LOOPML_CORS_ORIGINS": ",".join(self.cors_origins),
             "LOOPML_MAX_REQUEST_BYTES": str(self.max_request_bytes),
             "LOOPML_DATA_ROOTS": ",".join(self.data_roots),
+            "LOOPML_MONITOR_SCHEDULER": "true" if self.monitor_scheduler else "false",
         }
 
 

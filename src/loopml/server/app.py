@@ -101,8 +101,25 @@ def _database(tracking: TrackingClient, settings: Settings) -> Database:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    scheduler = _monitor_scheduler(app) if app.state.settings.monitor_scheduler else None
     yield
+    if scheduler is not None:
+        scheduler.close()
     app.state.idempotency.db.dispose()
+
+
+def _monitor_scheduler(app: FastAPI) -> Any:
+    """Run due monitors from this server (``LOOPML_MONITOR_SCHEDULER=true``), as the server."""
+    from loopml.auth import local_actor
+    from loopml.monitoring.monitors import MonitorStore
+    from loopml.monitoring.runner import MonitorsClient
+    from loopml.monitoring.scheduler import MonitorScheduler
+
+    tracking = app.state.tracking
+    client = MonitorsClient(
+        MonitorStore(_database(tracking, app.state.settings)), tracking.artifacts, local_actor()
+    )
+    return MonitorScheduler(client).start()
 
 
 # --- errors -----------------------------------------------------------------

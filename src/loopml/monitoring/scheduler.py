@@ -1,0 +1,93 @@
+"""Run monitors when their cron schedule says, from one background thread.
+
+A monitor is due when its schedule has fired since its last run's window end
+(or since the monitor was made); each due run covers the window ending at the
+scheduled time, not at "now", so a late tick still measures the window the
+schedule meant. Missed ticks are not replayed one by one: the next tick runs
+the latest window (monitoring a stale window helps nobody). A failing run is
+logged and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from loopml.monitoring.monitors import Monitor
+from loopml.monitoring.runner import MonitorsClient
+
+logger = logging.getLogger("loopml.monitoring")
+
+DEFAULT_TICK_S = 30.0
+
+
+def due_at(monitor: Monitor, last_end_ms: int | None, now_ms: int) -> int | None:
+    """The latest scheduled time in (last run or creation, now], or None when not due."""
+    if monitor.schedule is None:
+        return None
+    from croniter import croniter
+
+    since_ms = last_end_ms if last_end_ms is not None else monitor.created_ms
+    ticks = croniter(monitor.schedule, datetime.fromtimestamp(since_ms / 1000, UTC))
+    latest = None
+    while True:
+        tick = int(ticks.get_next(float) * 1000)
+        if tick > now_ms:
+            return latest
+        latest = tick
+
+
+class MonitorScheduler:
+    """Checks every ``tick_s`` which monitors are due and runs them."""
+
+    def __init__(
+        self,
+        client: MonitorsClient,
+        *,
+        tick_s: float = DEFAULT_TICK_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.tick_s = tick_s
+        self.clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_due(self) -> list[str]:
+        """Run every due monitor once; returns the names that ran."""
+        now = int(self.clock() * 1000)
+        ran = []
+        for monitor in self.client.store.list():
+            history = self.client.store.runs(monitor.name, limit=1)
+            end = due_at(monitor, history[-1].window_end_ms if history else None, now)
+            if end is None:
+                continue
+            try:
+                self.client.run(monitor.name, end_ms=end)
+                ran.append(monitor.name)
+            except Exception:
+                logger.exception("scheduled run of monitor %s failed", monitor.name)
+        return ran
+
+    def start(self) -> MonitorScheduler:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, name="loopml-monitor-scheduler", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.tick_s):
+            try:
+                self.run_due()
+            except Exception:
+                logger.exception("the monitor scheduler's tick failed")
