@@ -14,13 +14,15 @@ Numeric detectors:
 - ``std_change`` — ``|std_current / std_reference - 1|`` from the exact moments;
   the p-value is a two-sided F-test of the variances.
 - ``psi`` — population stability index on 10 bins cut at the reference's
-  deciles (from its KLL sketch; current shares from the current sketch), shares
+  deciles (from its KLL sketch; current shares from the current sketch), plus
+  one bin on each side for values outside the reference's [min, max]; shares
   floored at ``EPSILON``: ``sum((q - p) * ln(q / p))``.
 - ``jensen_shannon`` — Jensen-Shannon distance (base 2, so in [0, 1]) on the
   same bins.
 
 Categorical detectors (categories are the union of both sides' counted
-categories, with one pooled bucket for what the profiles did not keep):
+categories; when either side pooled categories past ``MAX_CATEGORIES``, the
+categories both kept, with everything else in one pooled bucket per side):
 ``chi_square`` (chi-square test of homogeneity; score is the p-value),
 ``psi``, ``jensen_shannon``, and ``unseen_share`` — the share of current rows
 whose category the reference never had (``None`` when the reference pooled
@@ -101,7 +103,16 @@ class ColumnPair:
         """Numeric: inner edges (reference deciles) and both sides' shares per bin."""
         import numpy as np
 
-        edges = sorted(set(self.reference.quantiles([i / BINS for i in range(1, BINS)])))
+        ref = self.reference
+        deciles = ref.quantiles([i / BINS for i in range(1, BINS)])
+        # the reference's own min and just past its max bound two outer bins that
+        # only values outside the reference's range fall into
+        bounds = (
+            []
+            if ref.min is None or ref.max is None
+            else [ref.min, math.nextafter(ref.max, math.inf)]
+        )
+        edges = sorted(set(deciles + bounds))
         p = np.diff(np.array([0.0, *self.reference.cdf(edges)]))
         q = np.diff(np.array([0.0, *self.current.cdf(edges)]))
         return edges, np.clip(p, 0.0, 1.0), np.clip(q, 0.0, 1.0)
@@ -112,13 +123,19 @@ class ColumnPair:
         import numpy as np
 
         ref, cur = self.reference, self.current
-        labels = sorted(set(ref.categories) | set(cur.categories))
+        if ref.overflowed or cur.overflowed:
+            # a category kept on one side may hide in the other's pooled rows:
+            # compare the categories both kept, and pool the rest on each side
+            labels = sorted(set(ref.categories) & set(cur.categories))
+        else:
+            labels = sorted(set(ref.categories) | set(cur.categories))
         p = [ref.categories.get(c, 0) for c in labels]
         q = [cur.categories.get(c, 0) for c in labels]
-        if ref.other_count or cur.other_count:
+        pooled = (ref.present - sum(p), cur.present - sum(q))
+        if any(pooled):
             labels.append(OTHER_LABEL)
-            p.append(ref.other_count)
-            q.append(cur.other_count)
+            p.append(pooled[0])
+            q.append(pooled[1])
         return labels, np.array(p, dtype=np.float64), np.array(q, dtype=np.float64)
 
 
