@@ -59,10 +59,12 @@ def monitors(home: Path) -> MonitorsClient:
     return MonitorsClient(MonitorStore(client.store.db), client.artifacts, local_actor(), client)  # type: ignore[attr-defined]
 
 
-def send(home: Path, rows: pd.DataFrame) -> None:
+def send(home: Path, rows: pd.DataFrame, prefix: str = "req") -> list[str]:
     app = create_serving_app(
         ServeOptions("models:/iris@champion", registry_uri=str(home), poll_s=0)
     )
+
+    sent: list[str] = []
 
     async def post_all() -> None:
         transport = httpx.ASGITransport(app=app)
@@ -70,11 +72,16 @@ def send(home: Path, rows: pd.DataFrame) -> None:
             for start in range(0, len(rows), 50):
                 chunk = rows.iloc[start : start + 50]
                 body = {"dataframe_split": {"columns": FEATURES, "data": chunk.to_numpy().tolist()}}
-                answer = await http.post("/invocations", json=body)
+                request_id = f"{prefix}-{start}"
+                answer = await http.post(
+                    "/invocations", json=body, headers={"x-request-id": request_id}
+                )
                 assert answer.status_code == 200, answer.text
+                sent.append(request_id)
 
     asyncio.run(post_all())
     app.close()  # flushes the prediction log
+    return sent
 
 
 def test_a_monitor_sees_drift_in_the_window_that_has_it(home: Path) -> None:
@@ -182,3 +189,27 @@ def test_the_scheduler_runs_due_monitors_for_their_scheduled_window(home: Path) 
     ends = [r.window_end_ms for r in client.store.runs("hourly")]
     assert ends == [next_hour, next_hour + 3 * hour_ms]
     assert client.store.runs("manual") == []
+
+
+def test_performance_per_window_counts_only_the_rows_labelled_so_far(home: Path) -> None:
+    from loopml.predictions import log_ground_truth
+
+    client = monitors(home)
+    client.create(
+        "iris-perf", "iris", "data:iris-train@1", task="classification", segments=("species_hint",)
+    )
+    frame = load_iris(as_frame=True).frame
+    frame.columns = [*FEATURES, "target"]
+    rows = frame.sample(200, replace=True, random_state=3).reset_index(drop=True)
+    sent = send(home, rows[FEATURES])
+    unlabelled = client.run("iris-perf")
+    assert unlabelled.run.result["performance"]["labelled_rows"] == 0
+    with Client(home) as store_client:  # labels arrive later, for the first two requests only
+        truth = {sent[0]: rows["target"][:50].tolist(), sent[1]: rows["target"][50:100].tolist()}
+        log_ground_truth(store_client.artifacts, "iris", truth)
+    later = client.run("iris-perf")
+    performance = later.run.result["performance"]
+    assert performance["rows"] == 200
+    assert performance["labelled_rows"] == 100
+    assert 0.8 <= performance["metrics"]["accuracy"] <= 1.0
+    assert performance["segments"]["species_hint"]["(missing)"]["count"] == 100.0

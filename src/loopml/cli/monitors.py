@@ -54,11 +54,26 @@ def create(
     schedule: Annotated[
         str | None, typer.Option(help="Cron schedule for runs, e.g. '0 * * * *'.")
     ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="classification or regression: also measure performance on labels."),
+    ] = None,
+    segment: Annotated[
+        list[str] | None, typer.Option(help="An input column to break performance down by.")
+    ] = None,
     uri: UriOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Make a monitor; the reference is profiled once, now, and kept."""
-    made = _monitors(uri).create(name, endpoint, reference, window=window, schedule=schedule)
+    made = _monitors(uri).create(
+        name,
+        endpoint,
+        reference,
+        window=window,
+        schedule=schedule,
+        task=task,
+        segments=tuple(segment or ()),
+    )
     if as_json:
         print_json(made.to_dict())
         return
@@ -120,6 +135,10 @@ def run(
         print_json(done.to_dict())
         return
     _say(f"run {done.run_id}: {done.rows} rows, {done.status}, drifted {_share(done.result)}")
+    performance = done.result.get("performance")
+    if performance:
+        labelled = f"{performance['labelled_rows']} of {performance['rows']} rows labelled"
+        _say(f"performance ({labelled}): {json.dumps(performance['metrics'])}")
     for column, verdict in sorted(done.result.get("columns", {}).items()):
         _say(f"  {column}: {json.dumps(verdict.get('verdict', verdict.get('drifted')))}")
     if html and checked.drift is not None:

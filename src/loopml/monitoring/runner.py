@@ -26,6 +26,7 @@ from loopml.monitoring.monitors import (
     new_run_id,
     parse_window,
 )
+from loopml.monitoring.performance import TASKS, window_performance
 
 PREDICTION_COLUMN = "prediction"
 
@@ -55,6 +56,8 @@ class MonitorsClient:
         *,
         window: str = "1h",
         schedule: str | None = None,
+        task: str | None = None,
+        segments: tuple[str, ...] = (),
         settings: dict[str, Any] | None = None,
     ) -> Monitor:
         """A monitor of ``endpoint`` against ``reference``: ``data:NAME@V``, a frame, or
@@ -65,7 +68,9 @@ class MonitorsClient:
         check_schedule(schedule)
         frame, described = self._reference_frame(reference)
         path = f"monitoring/{name}/reference.json"
-        extra = {**(settings or {}), "source": described}
+        if task is not None and task not in TASKS:
+            raise InvalidParameter(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+        extra = {**(settings or {}), "source": described, "task": task, "segments": list(segments)}
         monitor = Monitor(name, endpoint, path, window_s, schedule, extra)
         self._refuse_taken(name)
         self.artifacts.put(path, json.dumps(profile(frame).to_dict()).encode())
@@ -107,7 +112,14 @@ class MonitorsClient:
         reference = Profile.from_dict(json.loads(self.artifacts.get_bytes(monitor.reference)))
         columns = [c for c in current.columns if c != PREDICTION_COLUMN]
         result = compare(reference, current[columns])
-        run = MonitorRun(run_id, name, start, end, len(current), "ok", result.values(), now_ms())
+        values = result.values()
+        task = monitor.settings.get("task")
+        if task:
+            segments = tuple(monitor.settings.get("segments") or ())
+            values["performance"] = window_performance(
+                self.artifacts, monitor.endpoint, start, end, task=task, segments=segments
+            ).to_dict()
+        run = MonitorRun(run_id, name, start, end, len(current), "ok", values, now_ms())
         return Checked(self.store.add_run(run), result)
 
 
