@@ -48,6 +48,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/data.py
 	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/drift.py
 
 server: $(VENV)/.installed
 	$(BIN)/loopml server

@@ -19,8 +19,6 @@ CATEGORIES = np.array(["a", "b", "c", "d"])
 BASE = [0.3, 0.3, 0.2, 0.2]
 SHIFTED = [0.4, 0.6 * 0.3 / 0.7, 0.6 * 0.2 / 0.7, 0.6 * 0.2 / 0.7]  # a: 30% -> 40%
 NUDGED = [0.305, 0.295, 0.2, 0.2]  # half a percentage point
-MUST_DRIFT = ("mean_025", "std_10pct", "new_category", "frequency")
-MUST_NOT = ("mean_001", "std_1pct", "frequency_05pp", "same_numeric", "same_category")
 
 
 def _frame(n: int, seed: int, drifted: bool) -> pd.DataFrame:

@@ -213,3 +213,84 @@ def test_performance_per_window_counts_only_the_rows_labelled_so_far(home: Path)
     assert performance["labelled_rows"] == 100
     assert 0.8 <= performance["metrics"]["accuracy"] <= 1.0
     assert performance["segments"]["species_hint"]["(missing)"]["count"] == 100.0
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that keeps the JSON bodies it was sent."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.bodies: list[Any] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                import json as json_module
+
+                length = int(self.headers["content-length"])
+                outer.bodies.append(json_module.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_drift_fires_an_alert_to_a_webhook_and_it_can_be_acknowledged(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loopml.monitoring.alerts import AlertRule
+
+    receiver = Receiver()
+    monkeypatch.setenv("LOOPML_ALERT_URL_ALLOWLIST", "127.0.0.1")
+    try:
+        client = monitors(home)
+        rule = AlertRule("drift", "share_drifted", ">=", 0.25)
+        client.create(
+            "alerting", "iris", "data:iris-train@1", alerts=(rule,), webhooks=(receiver.url,)
+        )
+        frame = load_iris(as_frame=True).frame
+        frame.columns = [*FEATURES, "target"]
+        shifted = frame[FEATURES].sample(600, replace=True, random_state=4).reset_index(drop=True)
+        shifted["petal_length"] += 2.0
+        shifted["petal_width"] += 1.0
+        send(home, shifted)
+        fired = client.run("alerting").run.result["alerts"]
+        assert [(a["rule"], a["state"]) for a in fired] == [("drift", "firing")]
+        assert receiver.bodies[0]["alert"]["rule"] == "drift"
+        again = client.run("alerting", end_ms=now_ms() + 1)
+        assert again.run.result["alerts"] == []  # still firing: not announced twice
+        firing = client.alerts("alerting", "firing")
+        assert len(firing) == 1
+        assert client.acknowledge(firing[0].alert_id).state == "acknowledged"
+        assert len(receiver.bodies) == 1
+    finally:
+        receiver.close()
+
+
+def test_webhooks_outside_the_allowlist_are_refused_when_the_monitor_is_made(home: Path) -> None:
+    from loopml.monitoring.alerts import AlertRule
+
+    client = monitors(home)
+    rule = AlertRule("drift", "share_drifted", ">=", 0.25)
+    refused = {
+        "http://169.254.169.254/latest": "cloud metadata address",
+        "http://127.0.0.1:9/hook": "internal .* address",
+        "file:///etc/passwd": "scheme 'file' is not allowed",
+    }
+    for url, why in refused.items():
+        with pytest.raises(InvalidParameter, match=why):
+            client.create("bad-hook", "iris", "data:iris-train@1", alerts=(rule,), webhooks=(url,))
+    with pytest.raises(ResourceNotFound, match="no monitor named 'bad-hook'"):
+        client.store.get("bad-hook")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -61,6 +62,20 @@ def create(
     segment: Annotated[
         list[str] | None, typer.Option(help="An input column to break performance down by.")
     ] = None,
+    alert: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A rule on a run's values, e.g. 'share_drifted >= 0.3' or "
+            "'performance.metrics.accuracy < 0.9'."
+        ),
+    ] = None,
+    alert_for: Annotated[
+        int, typer.Option(help="Fire after this many breaching windows in a row.", min=1)
+    ] = 1,
+    webhook: Annotated[
+        list[str] | None,
+        typer.Option(help="Post alerts here (hosts allowed by LOOPML_ALERT_URL_ALLOWLIST)."),
+    ] = None,
     uri: UriOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -73,6 +88,8 @@ def create(
         schedule=schedule,
         task=task,
         segments=tuple(segment or ()),
+        alerts=tuple(_rule(text, alert_for) for text in alert or ()),
+        webhooks=tuple(webhook or ()),
     )
     if as_json:
         print_json(made.to_dict())
@@ -115,6 +132,20 @@ def show(
     print_table("Runs", ["run id", "window end", "rows", "status", "drifted"], rows)
 
 
+def _rule(text: str, for_windows: int) -> Any:
+    """``METRIC OP THRESHOLD`` as an alert rule named after its metric."""
+    from loopml.monitoring.alerts import AlertRule
+
+    found = re.fullmatch(r"\s*([A-Za-z0-9_.*-]+)\s*(>=|<=|>|<)\s*(\S+)\s*", text)
+    if found is None:
+        raise InvalidParameter(f"alert {text!r} must look like 'share_drifted >= 0.3'")
+    try:
+        threshold = float(found[3])
+    except ValueError:
+        raise InvalidParameter(f"alert {text!r}: {found[3]!r} is not a number") from None
+    return AlertRule(found[1], found[1], found[2], threshold, for_windows=for_windows)
+
+
 def _share(result: dict[str, Any]) -> str:
     value = result.get("share_drifted")
     return "" if value is None else f"{value:.0%}"
@@ -148,6 +179,33 @@ def run(
 
         Path(html).write_text(render_html(checked.drift, title=f"monitor {name}"))
         _say(f"wrote {html}")
+
+
+@app.command("alerts")
+@friendly_errors
+def list_alerts(
+    name: NameArgument,
+    state: Annotated[str | None, typer.Option(help="firing, acknowledged or resolved.")] = None,
+    uri: UriOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A monitor's alerts, oldest change first."""
+    found = _monitors(uri).alerts(name, state)
+    if as_json:
+        print_json([a.to_dict() for a in found])
+        return
+    rows = [(a.alert_id, a.state, a.rule, a.subject, a.value, a.threshold) for a in found]
+    print_table("Alerts", ["alert id", "state", "rule", "subject", "value", "threshold"], rows)
+
+
+@app.command("ack")
+@friendly_errors
+def acknowledge(
+    alert_id: Annotated[str, typer.Argument(help="The alert's id.")], uri: UriOption = None
+) -> None:
+    """Acknowledge a firing alert: no more notifications until it resolves."""
+    done = _monitors(uri).acknowledge(alert_id)
+    _say(f"acknowledged {done.alert_id} ({done.rule} on {done.monitor})")
 
 
 @app.command("delete")

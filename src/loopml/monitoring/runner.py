@@ -12,12 +12,14 @@ with status ``insufficient data``, not a verdict.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from loopml.auth import Actor
 from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
+from loopml.monitoring.alerts import AlertEngine, AlertRule
 from loopml.monitoring.monitors import (
     Monitor,
     MonitorRun,
@@ -27,8 +29,16 @@ from loopml.monitoring.monitors import (
     parse_window,
 )
 from loopml.monitoring.performance import TASKS, window_performance
+from loopml.monitoring.urls import check_url
 
 PREDICTION_COLUMN = "prediction"
+ALERT_URL_ALLOWLIST_ENV = "LOOPML_ALERT_URL_ALLOWLIST"
+
+
+def url_allowlist() -> tuple[str, ...]:
+    """Hosts alert webhooks may reach (comma-separated ``LOOPML_ALERT_URL_ALLOWLIST``)."""
+    raw = os.environ.get(ALERT_URL_ALLOWLIST_ENV, "")
+    return tuple(host.strip() for host in raw.split(",") if host.strip())
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,8 @@ class MonitorsClient:
         schedule: str | None = None,
         task: str | None = None,
         segments: tuple[str, ...] = (),
+        alerts: tuple[AlertRule, ...] = (),
+        webhooks: tuple[str, ...] = (),
         settings: dict[str, Any] | None = None,
     ) -> Monitor:
         """A monitor of ``endpoint`` against ``reference``: ``data:NAME@V``, a frame, or
@@ -70,7 +82,16 @@ class MonitorsClient:
         path = f"monitoring/{name}/reference.json"
         if task is not None and task not in TASKS:
             raise InvalidParameter(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-        extra = {**(settings or {}), "source": described, "task": task, "segments": list(segments)}
+        for url in webhooks:
+            check_url(url, url_allowlist())
+        extra = {
+            **(settings or {}),
+            "source": described,
+            "task": task,
+            "segments": list(segments),
+            "alerts": [asdict(rule) for rule in alerts],
+            "webhooks": list(webhooks),
+        }
         monitor = Monitor(name, endpoint, path, window_s, schedule, extra)
         self._refuse_taken(name)
         self.artifacts.put(path, json.dumps(profile(frame).to_dict()).encode())
@@ -119,8 +140,36 @@ class MonitorsClient:
             values["performance"] = window_performance(
                 self.artifacts, monitor.endpoint, start, end, task=task, segments=segments
             ).to_dict()
+        if monitor.settings.get("alerts"):
+            changed = self._alert_engine(monitor).evaluate(name, values, end)
+            values["alerts"] = [alert.to_dict() for alert in changed]
         run = MonitorRun(run_id, name, start, end, len(current), "ok", values, now_ms())
         return Checked(self.store.add_run(run), result)
+
+    def _alert_engine(self, monitor: Monitor) -> AlertEngine:
+        """The monitor's rules over alert state in the store; notify the log and webhooks."""
+        from loopml.monitoring._sql_alerts import SqlAlertStore
+        from loopml.monitoring.notifiers import LogNotifier, Notifier, WebhookNotifier
+
+        notifiers: list[Notifier] = [LogNotifier()]
+        notifiers += [
+            WebhookNotifier(url, allowlist=url_allowlist())
+            for url in monitor.settings.get("webhooks", [])
+        ]
+        rules = [AlertRule(**rule) for rule in monitor.settings["alerts"]]
+        return AlertEngine(notifiers, rules=rules, store=SqlAlertStore(self.store.db))
+
+    def alerts(self, name: str, state: str | None = None) -> list[Any]:
+        from loopml.monitoring._sql_alerts import SqlAlertStore
+
+        self.store.get(name)
+        return SqlAlertStore(self.store.db).search_alerts(monitor=name, state=state)  # type: ignore[arg-type]
+
+    def acknowledge(self, alert_id: str) -> Any:
+        from loopml.monitoring._sql_alerts import SqlAlertStore
+
+        engine = AlertEngine(store=SqlAlertStore(self.store.db))
+        return engine.acknowledge(alert_id, self.actor.name)
 
 
 def training_data(client: Any, model_uri: str) -> str:

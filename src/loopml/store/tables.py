@@ -675,3 +675,27 @@ monitor_runs = Table(
     Column("created_ms", BigInteger, nullable=False),
     Index("ix_monitor_runs_monitor_window", "monitor", "window_end_ms"),
 )
+
+# Alert state: per (rule, monitor, subject) what the engine remembers between
+# windows, and every alert by id (its whole record as JSON; state is a column so
+# firing alerts can be found without reading them all).
+
+alert_tracks = Table(
+    "alert_tracks",
+    metadata,
+    Column("rule", String(128), primary_key=True),
+    Column("monitor", String(128), primary_key=True),
+    Column("subject", String(512), primary_key=True),
+    Column("track", Text, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", String(64), primary_key=True),
+    Column("monitor", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("alert", Text, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index("ix_alerts_monitor_state", "monitor", "state"),
+)
