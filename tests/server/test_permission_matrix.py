@@ -111,6 +111,8 @@ REFUSED = (
 def may(default: str, caller: str, endpoint: Endpoint, target: str | None) -> bool:
     if endpoint.admin_only:
         return caller == "admin"
+    if endpoint.creates and RANK[REACH[caller]] < RANK["edit"]:
+        return False
     if target is None:
         return RANK[REACH[caller]] >= RANK[endpoint.needs]
     held = ACCESS[default][caller][0 if target == "A" else 1]
@@ -171,6 +173,8 @@ class Target:
     registered_model: str = ""
     # Pending approval requests on the registered model, one taken per decision.
     approvals: list[str] = field(default_factory=list)
+    monitor: str = ""
+    alert_id: str = ""  # a firing alert of the monitor
 
     @property
     def artifacts(self) -> str:
@@ -202,6 +206,7 @@ class Endpoint:
     # telling "not yours" from "missing" would let names be probed.
     refused: tuple[int, str] = (403, "PERMISSION_DENIED")
     admin_only: bool = False  # beyond the grant: only an admin acting with full power
+    creates: bool = False  # also makes something new: the caller's role must allow edits
 
     @property
     def order(self) -> int:
@@ -258,9 +263,14 @@ def _decision(**call: Any) -> Build:
     )
 
 
+def _monitor(**call: Any) -> Build:
+    return lambda t, n: Call(path={"name": t.monitor}, **call)
+
+
 SUITE = {"name": "s", "expectations": [{"not_null": {"column": "id"}}]}
 DV = "/api/loopml/v1/datasets"
 RM = "/api/loopml/v1/models/{name}"
+MON = "/api/loopml/v1/monitors"
 RV = f"{RM}/versions/{{version}}"
 
 MODEL_JSON = json.dumps(
@@ -484,6 +494,23 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("PUT", f"{RV}/trust"): Endpoint(
         "manage", _native(version=True, json={"trusted": True}), admin_only=True
     ),
+    # monitors: grants live on each monitor; making one needs read on its reference data
+    ("GET", MON): Endpoint("read", lambda t, n: Call(), aimed=False),
+    ("POST", MON): Endpoint(
+        "read",
+        lambda t, n: Call(
+            json={"name": f"mon-new-{n}", "endpoint": "ep", "reference": f"data:{t.dataset}@1"}
+        ),
+        creates=True,
+    ),
+    ("GET", f"{MON}/{{name}}"): Endpoint("read", _monitor()),
+    ("GET", f"{MON}/{{name}}/runs"): Endpoint("read", _monitor()),
+    ("GET", f"{MON}/{{name}}/alerts"): Endpoint("read", _monitor()),
+    ("POST", f"{MON}/{{name}}/runs"): Endpoint("edit", _monitor()),
+    ("POST", f"{MON}/{{name}}/alerts/{{alert_id}}/ack"): Endpoint(
+        "edit", lambda t, n: Call(path={"name": t.monitor, "alert_id": t.alert_id})
+    ),
+    ("DELETE", f"{MON}/{{name}}"): Endpoint("manage", _monitor(), destructive=True),
 }
 
 
@@ -921,7 +948,23 @@ def _populate(world: World, who: str, name: str) -> Target:
         )
         assert response.status_code == 200, response.text
     _populate_registry(world, who, target)
-    return target
+    return _populate_monitor(world, who, target)
+
+
+def _populate_monitor(world: World, who: str, target: Target) -> Target:
+    """A monitor of the target's dataset, with one firing alert."""
+    from loopml.monitoring._sql_alerts import SqlAlertStore
+    from loopml.monitoring.alerts import Alert
+
+    name = f"mon-{target.name}"
+    body = {"name": name, "endpoint": "ep", "reference": f"data:{target.dataset}@1"}
+    made = world.client.post("/api/loopml/v1/monitors", json=body, headers=world.headers[who])
+    assert made.status_code == 200, made.text
+    alert_id = f"alert-{target.name}"
+    alert = Alert(alert_id, "drift", name, "share_drifted", "warning", "firing", 0.5, 0.3,
+                  "drifted", 0, 0)  # fmt: skip
+    SqlAlertStore(world.db).put_alert(alert)
+    return dataclasses.replace(target, monitor=name, alert_id=alert_id)
 
 
 def _populate_registry(world: World, who: str, target: Target) -> None:
@@ -979,6 +1022,10 @@ def _world(home: Path, default: str) -> Iterator[World]:
     service.grant(local, "reader", "dataset", dataset_a, Permission.READ)
     service.grant(local, "viewer", "dataset", dataset_a, Permission.EDIT)
     service.grant(local, "service", "dataset", dataset_a, Permission.EDIT)
+    monitor_a = world.targets["A"].monitor
+    service.grant(local, "reader", "monitor", monitor_a, Permission.READ)
+    service.grant(local, "viewer", "monitor", monitor_a, Permission.EDIT)
+    service.grant(local, "service", "monitor", monitor_a, Permission.EDIT)
     model_a = world.targets["A"].registered_model
     service.grant(local, "reader", "registered_model", model_a, Permission.READ)
     service.grant(local, "viewer", "registered_model", model_a, Permission.EDIT)
@@ -1259,11 +1306,12 @@ def _check_refused(world: World, case: Case, unchanged: Unchanged) -> list[str]:
     if response.status_code != status or body.get("error_code") != code:
         problems.append(f"expected {status} {code}, got {response.status_code} {response.text}")
     expected = []
-    if authenticated and case.endpoint.needs != "read":
+    writes = case.endpoint.needs != "read" or case.endpoint.creates
+    if authenticated and writes:
         expected = [("access.denied", world.names[case.who])]
     if (events := world.events_since(seq)) != expected:
         problems.append(f"audit events {events}, expected {expected}")
-    if case.endpoint.needs != "read":
+    if writes:
         row_writes = world.row_writes()
         if row_writes != unchanged.row_writes:
             unchanged.row_writes = row_writes

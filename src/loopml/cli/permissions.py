@@ -10,7 +10,7 @@ manage everything.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -25,7 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-GRANT_KINDS = ("experiment", "dataset", "registered_model")
+GRANT_KINDS = ("experiment", "dataset", "registered_model", "monitor")
 
 
 class Level(StrEnum):
@@ -62,6 +62,8 @@ def grant(
             client.data.dataset(resource_id)
         elif kind == "registered_model":
             client.registry.get_registered_model(resource_id)
+        elif kind == "monitor":
+            _check_monitor(client, resource_id)
         else:
             client.get_experiment(resource_id)
         granted = client.auth.grant(account, kind, resource_id, Permission(permission.value))
@@ -120,3 +122,12 @@ def list_grants(
             for g in grants
         ],
     )
+
+
+def _check_monitor(client: Any, name: str) -> None:
+    """Embedded: the monitor must exist (a server checks it itself when granting)."""
+    db = getattr(client.store, "db", None)
+    if db is not None:
+        from loopml.monitoring.monitors import MonitorStore
+
+        MonitorStore(db).get(name)

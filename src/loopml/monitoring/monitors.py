@@ -177,13 +177,24 @@ class MonitorStore:
                 request_id=request_id, conn=conn,
             )  # fmt: skip
 
-    def add_run(self, run: MonitorRun) -> MonitorRun:
+    def add_run(self, run: MonitorRun, actor: Actor, request_id: str = "") -> MonitorRun:
         with self.db.write() as conn:
             conn.execute(
                 insert(monitor_runs).values(
                     **{**run.to_dict(), "result": json.dumps(run.result, allow_nan=True)}
                 )
             )
+            summary = {
+                "run_id": run.run_id,
+                "window_end_ms": run.window_end_ms,
+                "rows": run.rows,
+                "status": run.status,
+                "share_drifted": run.result.get("share_drifted"),
+            }
+            self.auth.audit.append(
+                actor, "monitor.run", KIND, run.monitor, after=summary,
+                request_id=request_id, conn=conn,
+            )  # fmt: skip
         return run
 
     def runs(self, name: str, limit: int = 100) -> builtins.list[MonitorRun]:

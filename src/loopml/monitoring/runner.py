@@ -57,6 +57,7 @@ class MonitorsClient:
     artifacts: Any
     actor: Actor
     client: Any = None  # a loopml Client: data (``data:`` refs), registry and runs (``models:/``)
+    request_id: str = ""
 
     def create(
         self,
@@ -129,7 +130,7 @@ class MonitorsClient:
         run_id = new_run_id()
         if current is None or len(current) == 0:
             run = MonitorRun(run_id, name, start, end, 0, "insufficient data", {}, now_ms())
-            return Checked(self.store.add_run(run), None)
+            return Checked(self.store.add_run(run, self.actor, self.request_id), None)
         reference = Profile.from_dict(json.loads(self.artifacts.get_bytes(monitor.reference)))
         columns = [c for c in current.columns if c != PREDICTION_COLUMN]
         result = compare(reference, current[columns])
@@ -144,7 +145,7 @@ class MonitorsClient:
             changed = self._alert_engine(monitor).evaluate(name, values, end)
             values["alerts"] = [alert.to_dict() for alert in changed]
         run = MonitorRun(run_id, name, start, end, len(current), "ok", values, now_ms())
-        return Checked(self.store.add_run(run), result)
+        return Checked(self.store.add_run(run, self.actor, self.request_id), result)
 
     def _alert_engine(self, monitor: Monitor) -> AlertEngine:
         """The monitor's rules over alert state in the store; notify the log and webhooks."""
@@ -165,11 +166,23 @@ class MonitorsClient:
         self.store.get(name)
         return SqlAlertStore(self.store.db).search_alerts(monitor=name, state=state)  # type: ignore[arg-type]
 
-    def acknowledge(self, alert_id: str) -> Any:
+    def acknowledge(self, alert_id: str, monitor: str | None = None) -> Any:
+        """Stop an alert's notifications until it resolves (audited); ``monitor`` must own it."""
         from loopml.monitoring._sql_alerts import SqlAlertStore
 
-        engine = AlertEngine(store=SqlAlertStore(self.store.db))
-        return engine.acknowledge(alert_id, self.actor.name)
+        store = SqlAlertStore(self.store.db)
+        found = store.get_alert(alert_id)
+        if found is None or (monitor is not None and found.monitor != monitor):
+            raise ResourceNotFound(
+                f"no alert {alert_id!r}" + (f" on monitor {monitor!r}" if monitor else "")
+            )
+        done = AlertEngine(store=store).acknowledge(alert_id, self.actor.name)
+        self.store.auth.audit.append(
+            self.actor, "monitor.ack_alert", "monitor", done.monitor,
+            after={"alert_id": alert_id, "rule": done.rule, "subject": done.subject},
+            request_id=self.request_id,
+        )  # fmt: skip
+        return done
 
 
 def training_data(client: Any, model_uri: str) -> str:

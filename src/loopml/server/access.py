@@ -18,12 +18,17 @@ from loopml.core.config import Settings
 from loopml.core.errors import PermissionDenied
 from loopml.server.guard import AccessControl, Resolver
 from loopml.store.database import Database
-from loopml.store.tables import data_assets, logged_models, registered_models, runs
+from loopml.store.tables import data_assets, logged_models, monitors, registered_models, runs
 
 
 def build_access(settings: Settings, db: Database) -> AccessControl:
     service = AuthService(db, Permission(settings.auth_default_permission))
-    resolvers = {**tracking_resolvers(db), **data_resolvers(db), **registry_resolvers(db)}
+    resolvers = {
+        **tracking_resolvers(db),
+        **data_resolvers(db),
+        **registry_resolvers(db),
+        **monitor_resolvers(db),
+    }
     return AccessControl(service, settings.auth, resolvers=resolvers)
 
 
@@ -62,6 +67,20 @@ def registry_resolvers(db: Database) -> dict[str, Resolver]:
         return ("registered_model", name) if found is not None else None
 
     return {"registered_model": registered_model}
+
+
+_MONITOR = select(monitors.c.name).where(monitors.c.name == bindparam("id"))
+
+
+def monitor_resolvers(db: Database) -> dict[str, Resolver]:
+    """Grants live on the monitor; one that does not exist yet may be created."""
+
+    def monitor(name: str) -> tuple[str, str] | None:
+        with db.read() as conn:
+            found = conn.execute(_MONITOR, {"id": name}).scalar_one_or_none()
+        return ("monitor", name) if found is not None else None
+
+    return {"monitor": monitor}
 
 
 def tracking_resolvers(db: Database) -> dict[str, Resolver]:

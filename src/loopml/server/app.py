@@ -27,7 +27,7 @@ from loopml.core.config import Settings
 from loopml.core.errors import LoopmlError, Unauthenticated
 from loopml.data._sql import SqlDataStore
 from loopml.registry import SqlRegistryStore
-from loopml.server import auth_api, data_api, registry_api
+from loopml.server import auth_api, data_api, monitoring_api, registry_api
 from loopml.server.access import build_access
 from loopml.server.guard import request_id
 from loopml.server.hardening import install_hardening
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_api.router, prefix=auth_api.PREFIX)
     app.include_router(data_api.router, prefix=data_api.PREFIX)
     app.include_router(registry_api.router, prefix=registry_api.PREFIX)
+    app.include_router(monitoring_api.router, prefix=monitoring_api.PREFIX)
     install_openapi(app)
     return app
 

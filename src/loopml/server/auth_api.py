@@ -169,6 +169,10 @@ def _existing(request: Request, kind: str, resource_id: str) -> str:
     if kind == "dataset":
         store: SqlDataStore = request.app.state.data_store
         return store.dataset(check_dataset_name(resource_id)).name
+    if kind == "monitor":
+        from loopml.monitoring.monitors import MonitorStore
+
+        return MonitorStore(request.app.state.registry_store.db).get(resource_id).name
     if kind == "registered_model":
         registry: SqlRegistryStore = request.app.state.registry_store
         return registry.get_model(resource_id).name

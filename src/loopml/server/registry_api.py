@@ -22,6 +22,7 @@ from loopml.server.data_api import data_client
 from loopml.server.guard import Action, RequestContext, guard
 from loopml.server.mlflow_registry import registry_client, version_json
 from loopml.server.openapi import body_doc, query_doc
+from loopml.server.platform import Platform
 from loopml.server.state import Tracking
 from loopml.server.wire import STRICT, empty_response, json_body, json_response, query_params
 
@@ -311,21 +312,9 @@ def get_manifest(
 # --- lineage, diff and the model card --------------------------------------------------
 
 
-class _Platform:
-    """What lineage, diffs and cards read (a ``loopml.Client``'s shape), as the caller."""
-
-    def __init__(self, tracking: Any, registry: RegistryClient, data: Any) -> None:
-        self.tracking = tracking
-        self.registry = registry
-        self.data = data
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.tracking, name)
-
-
 def _platform(request: Request, ctx: RequestContext, tracking: Any, name: str) -> Client:
     registry = _client(request, ctx, tracking, name)
-    return cast("Client", _Platform(tracking, registry, data_client(request, ctx)))
+    return cast("Client", Platform(tracking, registry, data_client(request, ctx)))
 
 
 def _readable(ctx: RequestContext, lineage: VersionLineage) -> VersionLineage:
