@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -13,6 +15,7 @@ from loopml.cli._output import console, print_json, print_table, when
 from loopml.core.errors import InvalidParameter
 
 if TYPE_CHECKING:
+    from loopml.monitoring._rest import RestMonitors
     from loopml.monitoring.runner import MonitorsClient
 
 app = typer.Typer(
@@ -23,17 +26,26 @@ app = typer.Typer(
 NameArgument = Annotated[str, typer.Argument(help="Monitor name.")]
 
 
-def _monitors(uri: str | None) -> MonitorsClient:
+@contextmanager
+def _monitors(uri: str | None) -> Iterator[MonitorsClient | RestMonitors]:
+    """Embedded (acting as the local user), or the server's monitoring API; closed after."""
     from loopml.auth import local_actor
     from loopml.monitoring.monitors import MonitorStore
     from loopml.monitoring.runner import MonitorsClient
 
-    client = open_client(uri)
-    db = getattr(client.store, "db", None)
-    if db is None:
-        raise InvalidParameter("monitors are managed on the server's store; remote is not yet")
-    db.initialize()
-    return MonitorsClient(MonitorStore(db), client.artifacts, local_actor(), client)
+    with open_client(uri) as client:
+        db = getattr(client.store, "db", None)
+        if db is not None:
+            db.initialize()
+            yield MonitorsClient(MonitorStore(db), client.artifacts, local_actor(), client)
+            return
+        from loopml.monitoring._rest import RestMonitors
+
+        remote = RestMonitors(str(client.uri))
+        try:
+            yield remote
+        finally:
+            remote.close()
 
 
 def _say(text: str) -> None:
@@ -80,17 +92,18 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Make a monitor; the reference is profiled once, now, and kept."""
-    made = _monitors(uri).create(
-        name,
-        endpoint,
-        reference,
-        window=window,
-        schedule=schedule,
-        task=task,
-        segments=tuple(segment or ()),
-        alerts=tuple(_rule(text, alert_for) for text in alert or ()),
-        webhooks=tuple(webhook or ()),
-    )
+    with _monitors(uri) as monitors:
+        made = monitors.create(
+            name,
+            endpoint,
+            reference,
+            window=window,
+            schedule=schedule,
+            task=task,
+            segments=tuple(segment or ()),
+            alerts=tuple(_rule(text, alert_for) for text in alert or ()),
+            webhooks=tuple(webhook or ()),
+        )
     if as_json:
         print_json(made.to_dict())
         return
@@ -101,7 +114,8 @@ def create(
 @friendly_errors
 def list_monitors(uri: UriOption = None, as_json: JsonOption = False) -> None:
     """Every monitor."""
-    found = _monitors(uri).store.list()
+    with _monitors(uri) as monitors:
+        found = monitors.list()
     if as_json:
         print_json([m.to_dict() for m in found])
         return
@@ -121,9 +135,9 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """A monitor and its latest runs (share of drifted columns per window)."""
-    monitors = _monitors(uri)
-    monitor = monitors.store.get(name)
-    history = monitors.store.runs(name, limit=runs)
+    with _monitors(uri) as monitors:
+        monitor = monitors.get(name)
+        history = monitors.runs(name, limit=runs)
     if as_json:
         print_json({"monitor": monitor.to_dict(), "runs": [r.to_dict() for r in history]})
         return
@@ -160,7 +174,8 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """Run the monitor on the window that ends now."""
-    checked = _monitors(uri).run(name)
+    with _monitors(uri) as monitors:
+        checked = monitors.run(name)
     done = checked.run
     if as_json:
         print_json(done.to_dict())
@@ -172,6 +187,8 @@ def run(
         _say(f"performance ({labelled}): {json.dumps(performance['metrics'])}")
     for column, verdict in sorted(done.result.get("columns", {}).items()):
         _say(f"  {column}: {json.dumps(verdict.get('verdict', verdict.get('drifted')))}")
+    if html and checked.drift is None and done.status == "ok":
+        _say("--html draws the report where the run happens: embedded stores only for now")
     if html and checked.drift is not None:
         from pathlib import Path
 
@@ -190,7 +207,8 @@ def list_alerts(
     as_json: JsonOption = False,
 ) -> None:
     """A monitor's alerts, oldest change first."""
-    found = _monitors(uri).alerts(name, state)
+    with _monitors(uri) as monitors:
+        found = monitors.alerts(name, state)
     if as_json:
         print_json([a.to_dict() for a in found])
         return
@@ -201,10 +219,13 @@ def list_alerts(
 @app.command("ack")
 @friendly_errors
 def acknowledge(
-    alert_id: Annotated[str, typer.Argument(help="The alert's id.")], uri: UriOption = None
+    name: NameArgument,
+    alert_id: Annotated[str, typer.Argument(help="The alert's id.")],
+    uri: UriOption = None,
 ) -> None:
-    """Acknowledge a firing alert: no more notifications until it resolves."""
-    done = _monitors(uri).acknowledge(alert_id)
+    """Acknowledge a firing alert of monitor NAME: no more notifications until it resolves."""
+    with _monitors(uri) as monitors:
+        done = monitors.acknowledge(alert_id, name)
     _say(f"acknowledged {done.alert_id} ({done.rule} on {done.monitor})")
 
 
@@ -212,7 +233,6 @@ def acknowledge(
 @friendly_errors
 def delete(name: NameArgument, uri: UriOption = None) -> None:
     """Delete a monitor and its runs (audited)."""
-    from loopml.auth import local_actor
-
-    _monitors(uri).store.delete(name, local_actor())
+    with _monitors(uri) as monitors:
+        monitors.delete(name)
     _say(f"deleted monitor {name}")

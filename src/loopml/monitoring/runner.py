@@ -11,6 +11,7 @@ with status ``insufficient data``, not a verdict.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -98,6 +99,18 @@ class MonitorsClient:
         self.artifacts.put(path, json.dumps(profile(frame).to_dict()).encode())
         return self.store.create(monitor, self.actor)
 
+    def get(self, name: str) -> Monitor:
+        return self.store.get(name)
+
+    def list(self) -> builtins.list[Monitor]:
+        return self.store.list()
+
+    def runs(self, name: str, limit: int = 100) -> builtins.list[MonitorRun]:
+        return self.store.runs(name, limit)
+
+    def delete(self, name: str) -> None:
+        self.store.delete(name, self.actor, self.request_id)
+
     def _refuse_taken(self, name: str) -> None:
         """Refuse a taken name before a profile is written over another monitor's."""
         try:
@@ -160,7 +173,7 @@ class MonitorsClient:
         rules = [AlertRule(**rule) for rule in monitor.settings["alerts"]]
         return AlertEngine(notifiers, rules=rules, store=SqlAlertStore(self.store.db))
 
-    def alerts(self, name: str, state: str | None = None) -> list[Any]:
+    def alerts(self, name: str, state: str | None = None) -> builtins.list[Any]:
         from loopml.monitoring._sql_alerts import SqlAlertStore
 
         self.store.get(name)
