@@ -33,3 +33,14 @@ def test_user_strings_are_escaped_and_odd_columns_do_not_break_the_page():
     assert "<b>" not in page
     assert "missing_column" in page
     assert "extra_column" in page
+
+
+def test_history_draws_the_share_drifted_across_windows(drift_frames):
+    reference, current = drift_frames(1_000)
+    result = compare(reference, current)
+    history = [(1_000, 0.0), (2_000, None), (3_000, 0.25), (4_000, result.share_drifted)]
+    page = render_html(result, title="monitor m", history=history)
+    assert 'id="history"' in page
+    assert page.count("<polyline") >= 1
+    assert "svg .curve{fill:none" in page  # drawn as a line, not a filled shape
+    assert 'id="history"' not in render_html(result, history=[(1_000, 0.5)])  # one point: no line

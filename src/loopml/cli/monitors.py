@@ -176,6 +176,7 @@ def run(
     """Run the monitor on the window that ends now."""
     with _monitors(uri) as monitors:
         checked = monitors.run(name)
+        history = [(r.window_end_ms, r.result.get("share_drifted")) for r in monitors.runs(name)]
     done = checked.run
     if as_json:
         print_json(done.to_dict())
@@ -194,7 +195,8 @@ def run(
 
         from loopml.monitoring.report import render_html
 
-        Path(html).write_text(render_html(checked.drift, title=f"monitor {name}"))
+        page = render_html(checked.drift, title=f"monitor {name}", history=history)
+        Path(html).write_text(page)
         _say(f"wrote {html}")
 
 

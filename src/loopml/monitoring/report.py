@@ -10,6 +10,7 @@ data and are escaped.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from loopml.evaluation.svg import escape, number
 from loopml.monitoring import charts
@@ -39,6 +40,9 @@ svg text{font:11px system-ui,sans-serif;fill:var(--muted)}
 svg .axis{stroke:var(--line)}
 svg .ref{fill:var(--ref)}
 svg .cur{fill:var(--cur);fill-opacity:.6}
+svg .frame{fill:none;stroke:var(--line)}
+svg .curve{fill:none;stroke:var(--bar);stroke-width:2}
+svg .dot{fill:var(--bar)}
 """
 
 
@@ -47,12 +51,19 @@ def render_json(result: DriftResult) -> str:
     return json.dumps(result.to_dict(), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
 
-def render_html(result: DriftResult, *, title: str = "Drift report") -> str:
-    """One HTML page: the dataset verdict, a table of columns, and a chart per column.
+def render_html(
+    result: DriftResult,
+    *,
+    title: str = "Drift report",
+    history: Sequence[tuple[int, float | None]] = (),
+) -> str:
+    """One HTML page: the dataset verdict, its history, a table of columns, a chart per column.
 
     Args:
         result: the comparison to show.
         title: the page's title (escaped like every other value).
+        history: earlier windows as ``(window_end_ms, share_drifted)``, oldest first
+            (a monitor's runs), drawn as one line so a trend reads at a glance.
 
     Returns:
         The page, with no script and no external resources.
@@ -60,6 +71,7 @@ def render_html(result: DriftResult, *, title: str = "Drift report") -> str:
     columns = [*result.columns, *([result.prediction] if result.prediction else [])]
     sections = [
         _summary_card(result),
+        _history_card(history),
         _table_card(columns),
         *(_column_card(c) for c in columns),
     ]
@@ -71,6 +83,26 @@ def render_html(result: DriftResult, *, title: str = "Drift report") -> str:
         f'<h1>{escape(title)}</h1>\n<p class="meta">{meta}</p>\n'
         f"{''.join(s for s in sections if s)}\n</main>\n</body>\n</html>\n"
     )
+
+
+def _history_card(history: Sequence[tuple[int, float | None]]) -> str:
+    """The share of drifted columns per window, oldest to newest, on a 0-1 scale."""
+    points = [(at, share) for at, share in history if share is not None]
+    if len(points) < 2:
+        return ""
+    from loopml.evaluation.svg import line_chart
+
+    first, last = points[0][0], points[-1][0]
+    span = (last - first) or 1
+    xs = [(at - first) / span for at, _ in points]
+    ys = [float(share) for _, share in points]
+    chart = line_chart(
+        (xs, ys),
+        label="share of drifted columns per window",
+        x_label="window (oldest to newest)",
+        y_label="share drifted",
+    )
+    return _card("History", chart, "history")
 
 
 def _card(heading: str, body: str, anchor: str) -> str:
