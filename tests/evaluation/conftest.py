@@ -50,3 +50,21 @@ def diabetes() -> Case:
     ridge = Ridge(alpha=1.0).fit(X, y)
     boosted = GradientBoostingRegressor(n_estimators=25, max_depth=2, random_state=0).fit(X, y)
     return Case(frame, features, {"ridge": ridge, "boosted": boosted})
+
+
+@pytest.fixture(scope="session")
+def boosted(cancer: Case) -> Any:
+    """The boosted model evaluated on the cancer frame, with segments, fairness and a baseline."""
+    from loopml.evaluation import evaluate_model
+
+    return evaluate_model(
+        cancer.models["boosted"],
+        cancer.frame,
+        target="target",
+        task="classification",
+        feature_columns=cancer.features,
+        segments=("region",),
+        sensitive=("sex",),
+        baseline=cancer.models["logistic"],
+        importance_repeats=2,
+    )

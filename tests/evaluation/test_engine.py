@@ -21,21 +21,6 @@ from .conftest import Case
 
 
 @pytest.fixture(scope="module")
-def boosted(cancer: Case) -> EvaluationResult:
-    return evaluate_model(
-        cancer.models["boosted"],
-        cancer.frame,
-        target="target",
-        task="classification",
-        feature_columns=cancer.features,
-        segments=("region",),
-        sensitive=("sex",),
-        baseline=cancer.models["logistic"],
-        importance_repeats=2,
-    )
-
-
-@pytest.fixture(scope="module")
 def logistic(cancer: Case) -> EvaluationResult:
     return evaluate_model(
         cancer.models["logistic"],

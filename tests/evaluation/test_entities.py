@@ -16,19 +16,9 @@ from loopml.registry.gates import check_gates
 from .conftest import Case
 
 
-@pytest.fixture(scope="module")
-def result(cancer: Case) -> EvaluationResult:
-    return evaluate_model(
-        cancer.models["boosted"],
-        cancer.frame,
-        target="target",
-        task="classification",
-        feature_columns=cancer.features,
-        segments=("region",),
-        sensitive=("sex",),
-        baseline=cancer.models["logistic"],
-        importance_repeats=1,
-    )
+@pytest.fixture
+def result(boosted: EvaluationResult) -> EvaluationResult:
+    return boosted
 
 
 def test_values_hold_metrics_baseline_segments_and_fairness(result: EvaluationResult) -> None:

@@ -31,6 +31,7 @@ from loopml.monitoring.monitors import (
 )
 from loopml.monitoring.performance import TASKS, window_performance
 from loopml.monitoring.urls import check_url
+from loopml.tracking.lineage import CONTEXT_TAG
 
 PREDICTION_COLUMN = "prediction"
 ALERT_URL_ALLOWLIST_ENV = "LOOPML_ALERT_URL_ALLOWLIST"
@@ -205,7 +206,7 @@ def training_data(client: Any, model_uri: str) -> str:
         raise InvalidParameter(f"{model_uri} has no run, so no training data to profile")
     run = client.get_run(version.run_id)
     for item in run.dataset_inputs:
-        context = item.tags.get("mlflow.data.context", "")
+        context = item.tags.get(CONTEXT_TAG, "")
         if item.dataset.source.startswith("data:") and context in ("training", ""):
             return str(item.dataset.source)
     raise InvalidParameter(
