@@ -94,6 +94,14 @@ def __getattr__(name: str) -> Any:
         from loopml.client import Client
 
         return Client
+    if name in ("step", "pipeline"):
+        from loopml import pipelines
+
+        return getattr(pipelines, name)
+    if name == "tune":
+        from loopml.tuning import tune
+
+        return tune
     raise AttributeError(f"module 'loopml' has no attribute {name!r}")
 
 
@@ -103,7 +111,10 @@ __all__ = [
     "active_run",
     "evaluate",
     "get_client",
+    "pipeline",
     "read_dataset",
     "set_tracking_uri",
     "start_run",
+    "step",
+    "tune",
 ]

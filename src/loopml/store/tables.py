@@ -699,3 +699,61 @@ alerts = Table(
     Column("updated_ms", BigInteger, nullable=False),
     Index("ix_alerts_monitor_state", "monitor", "state"),
 )
+
+# --- schedules, pipelines and tuning ---------------------------------------------------
+# A claim row is how several server workers agree that exactly one of them runs
+# a scheduled thing (a monitor, a pipeline, a policy) for one due time: the
+# insert that wins the primary key runs it, the others see the conflict.
+
+schedule_claims = Table(
+    "schedule_claims",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("name", String(256), primary_key=True),
+    Column("due_ms", BigInteger, primary_key=True),
+    Column("claimed_by", String(256), nullable=False),
+    Column("claimed_ms", BigInteger, nullable=False),
+)
+
+# A pipeline step's cache: its key (code, parameters, input hashes, extra
+# inputs) to the artifacts it produced and the step run that produced them.
+
+pipeline_cache = Table(
+    "pipeline_cache",
+    metadata,
+    Column("cache_key", String(64), primary_key=True),
+    Column("pipeline", String(256), nullable=False),
+    Column("step", String(256), nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("run_id", String(32), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# A pipeline's schedule and event triggers: ``target`` is the importable
+# ``module:function`` of the pipeline the server's scheduler runs.
+
+pipeline_schedules = Table(
+    "pipeline_schedules",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("target", String(512), nullable=False),
+    Column("cron", String(128)),
+    Column("triggers", Text, nullable=False, default="[]"),
+    Column("params", Text, nullable=False, default="{}"),
+    Column("settings", Text, nullable=False, default="{}"),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# Optuna's journal (its storage as an append-only log) in our database: one
+# journal per study namespace, entries numbered from 0 without gaps.
+
+tuning_journal = Table(
+    "tuning_journal",
+    metadata,
+    Column("journal", String(256), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("log", Text, nullable=False),
+)
