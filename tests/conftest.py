@@ -14,6 +14,7 @@ import functools
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -93,3 +94,35 @@ def postgres_databases() -> Iterator[PostgresDatabases]:
 def postgres_url(postgres_databases: PostgresDatabases) -> str:
     """The URL of one fresh PostgreSQL database shared by the whole session."""
     return postgres_databases.create()
+
+
+IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+@pytest.fixture
+def iris_home(tmp_path: Path) -> Path:
+    """A home where ``iris`` v1 was trained in a run that read ``data:iris-train@1``; @champion."""
+    import numpy as np
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from loopml.client import Client
+    from loopml.models import infer_signature, save_model
+
+    frame = load_iris(as_frame=True).frame
+    frame.columns = [*IRIS_FEATURES, "target"]
+    rng = np.random.default_rng(0)
+    big = frame.sample(3000, replace=True, random_state=0).reset_index(drop=True)
+    big[IRIS_FEATURES] += rng.normal(0, 0.05, size=(len(big), 4))
+    with Client(tmp_path / "home") as client:
+        ref = client.data.add("iris-train", big).version.ref
+        experiment_id = client.create_experiment("train")
+        run_id = client.create_run(experiment_id).info.run_id
+        train = client.read_dataset(ref, run_id=run_id)
+        model = LogisticRegression(max_iter=500).fit(train[IRIS_FEATURES], train["target"])
+        save_model(model, tmp_path / "m", signature=infer_signature(train[IRIS_FEATURES]))
+        client.log_artifact(run_id, tmp_path / "m", "model")
+        client.registry.create_registered_model("iris")
+        client.registry.create_model_version("iris", f"runs:/{run_id}/model", run_id=run_id)
+        client.registry.set_alias("iris", "champion", 1)
+    return tmp_path / "home"

@@ -49,6 +49,9 @@ def test_monitors_over_http_as_owner_and_reader(
     assert "remote-watch" in as_("reader", "list").output  # default permission read
     shown = as_("reader", "show", "remote-watch")
     assert "insufficient data" in shown.output
+    no_report = as_("reader", "report", "remote-watch", "-o", "unused.html")
+    assert no_report.exit_code == 3  # not found
+    assert "monitor 'remote-watch' has no report for any run" in no_report.output
     refused = as_("reader", "run", "remote-watch")
     assert refused.exit_code == 1
     assert "may not edit monitor remote-watch" in refused.output

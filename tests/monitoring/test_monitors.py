@@ -17,14 +17,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
 from loopml.auth import AuditFilter, local_actor
 from loopml.client import Client
 from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
-from loopml.models import infer_signature, save_model
 from loopml.monitoring.monitors import MonitorStore, parse_window
 from loopml.monitoring.runner import MonitorsClient
 from loopml.serving import ServeOptions, create_serving_app
@@ -33,25 +31,8 @@ FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
-    """``iris`` v1 trained in a run that read ``data:iris-train@1``; @champion."""
-    frame = load_iris(as_frame=True).frame
-    frame.columns = [*FEATURES, "target"]
-    rng = np.random.default_rng(0)
-    big = frame.sample(3000, replace=True, random_state=0).reset_index(drop=True)
-    big[FEATURES] += rng.normal(0, 0.05, size=(len(big), 4))
-    with Client(tmp_path / "home") as client:
-        ref = client.data.add("iris-train", big).version.ref
-        experiment_id = client.create_experiment("train")
-        run_id = client.create_run(experiment_id).info.run_id
-        train = client.read_dataset(ref, run_id=run_id)
-        model = LogisticRegression(max_iter=500).fit(train[FEATURES], train["target"])
-        save_model(model, tmp_path / "m", signature=infer_signature(train[FEATURES]))
-        client.log_artifact(run_id, tmp_path / "m", "model")
-        client.registry.create_registered_model("iris")
-        client.registry.create_model_version("iris", f"runs:/{run_id}/model", run_id=run_id)
-        client.registry.set_alias("iris", "champion", 1)
-    return tmp_path / "home"
+def home(iris_home: Path) -> Path:
+    return iris_home
 
 
 def monitors(home: Path) -> MonitorsClient:
@@ -163,6 +144,9 @@ def test_the_cli_makes_runs_and_shows_monitors(
     assert ran.exit_code == 0, ran.output
     assert "300 rows, ok" in ran.output
     assert "<script" not in (tmp_path / "r.html").read_text()
+    again = runner.invoke(app, ["monitors", "report", "cli-watch", "-o", str(tmp_path / "a.html")])
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "a.html").read_text() == (tmp_path / "r.html").read_text()  # kept
     shown = runner.invoke(app, ["monitors", "show", "cli-watch"])
     assert "cli-watch" in shown.output
     listed = runner.invoke(app, ["monitors", "list", "--json"])
@@ -294,3 +278,64 @@ def test_webhooks_outside_the_allowlist_are_refused_when_the_monitor_is_made(hom
             client.create("bad-hook", "iris", "data:iris-train@1", alerts=(rule,), webhooks=(url,))
     with pytest.raises(ResourceNotFound, match="no monitor named 'bad-hook'"):
         client.store.get("bad-hook")
+
+
+def test_two_schedulers_on_one_database_run_each_due_window_once(home: Path) -> None:
+    """Two server workers (each its own engine on the same database) race every tick."""
+    import threading
+
+    from loopml.monitoring.scheduler import MonitorScheduler
+
+    made = monitors(home).create("twice", "iris", "data:iris-train@1", schedule="* * * * *")
+    minute_ms = 60_000
+    first_tick = (made.created_ms // minute_ms + 1) * minute_ms
+    workers = [monitors(home) for _ in range(2)]
+    ran: list[str] = []
+    for tick in range(3):
+        now_s = (first_tick + tick * minute_ms + 500) / 1000
+        schedulers = [MonitorScheduler(w, clock=lambda now_s=now_s: now_s) for w in workers]
+        start = threading.Barrier(2)
+
+        def tick_once(scheduler: MonitorScheduler, start: threading.Barrier = start) -> None:
+            start.wait()
+            ran.extend(scheduler.run_due())
+
+        threads = [threading.Thread(target=tick_once, args=(s,)) for s in schedulers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert ran == ["twice"] * 3
+    ends = [r.window_end_ms for r in workers[0].store.runs("twice")]
+    assert ends == [first_tick + i * minute_ms for i in range(3)]
+
+
+def test_a_down_receiver_leaves_failed_deliveries_on_the_run_and_the_alert_firing(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from loopml.monitoring.alerts import AlertRule
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("LOOPML_ALERT_URL_ALLOWLIST", "127.0.0.1")
+    client = monitors(home)
+    rule = AlertRule("drift", "share_drifted", ">=", 0.25)
+    hook = f"http://127.0.0.1:{port}/hook"
+    client.create("down", "iris", "data:iris-train@1", alerts=(rule,), webhooks=(hook,))
+    frame = load_iris(as_frame=True).frame
+    frame.columns = [*FEATURES, "target"]
+    shifted = frame[FEATURES].sample(300, replace=True, random_state=5).reset_index(drop=True)
+    shifted["petal_length"] += 2.0
+    shifted["petal_width"] += 1.0
+    send(home, shifted)
+    done = client.run("down").run
+    webhook = [d for d in done.result["deliveries"] if d["notifier"] == "webhook"]
+    assert [(d["attempt"], d["ok"]) for d in webhook] == [(1, False), (2, False), (3, False)]
+    assert webhook[0]["error"].startswith("ConnectError")
+    assert [d["ok"] for d in done.result["deliveries"] if d["notifier"] == "log"] == [True]
+    stored = client.store.runs("down")[-1].result["deliveries"]
+    assert stored == done.result["deliveries"]  # kept with the run, not only in memory
+    assert [a.state for a in client.alerts("down")] == ["firing"]

@@ -506,6 +506,7 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", f"{MON}/{{name}}"): Endpoint("read", _monitor()),
     ("GET", f"{MON}/{{name}}/runs"): Endpoint("read", _monitor()),
     ("GET", f"{MON}/{{name}}/alerts"): Endpoint("read", _monitor()),
+    ("GET", f"{MON}/{{name}}/report"): Endpoint("read", _monitor()),
     ("POST", f"{MON}/{{name}}/runs"): Endpoint("edit", _monitor()),
     ("POST", f"{MON}/{{name}}/alerts/{{alert_id}}/ack"): Endpoint(
         "edit", lambda t, n: Call(path={"name": t.monitor, "alert_id": t.alert_id})
@@ -964,7 +965,19 @@ def _populate_monitor(world: World, who: str, target: Target) -> Target:
     alert = Alert(alert_id, "drift", name, "share_drifted", "warning", "firing", 0.5, 0.3,
                   "drifted", 0, 0)  # fmt: skip
     SqlAlertStore(world.db).put_alert(alert)
+    _add_monitor_run(world, name)
     return dataclasses.replace(target, monitor=name, alert_id=alert_id)
+
+
+def _add_monitor_run(world: World, name: str) -> None:
+    """A stored run with an HTML report, as a scheduled run leaves one."""
+    from loopml.auth import local_actor
+    from loopml.monitoring.monitors import MonitorRun, MonitorStore
+
+    report = f"monitoring/{name}/reports/r-{name}.html"
+    world.store.put(report, b"<!DOCTYPE html><title>report</title>")
+    run = MonitorRun(f"r-{name}", name, 0, 1, 1, "ok", {"report": report}, 1)
+    MonitorStore(world.db).add_run(run, local_actor())
 
 
 def _populate_registry(world: World, who: str, target: Target) -> None:

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -176,7 +177,7 @@ def run(
     """Run the monitor on the window that ends now."""
     with _monitors(uri) as monitors:
         checked = monitors.run(name)
-        history = [(r.window_end_ms, r.result.get("share_drifted")) for r in monitors.runs(name)]
+        page = monitors.report(name, checked.run.run_id) if html and checked.run.rows else None
     done = checked.run
     if as_json:
         print_json(done.to_dict())
@@ -188,16 +189,24 @@ def run(
         _say(f"performance ({labelled}): {json.dumps(performance['metrics'])}")
     for column, verdict in sorted(done.result.get("columns", {}).items()):
         _say(f"  {column}: {json.dumps(verdict.get('verdict', verdict.get('drifted')))}")
-    if html and checked.drift is None and done.status == "ok":
-        _say("--html draws the report where the run happens: embedded stores only for now")
-    if html and checked.drift is not None:
-        from pathlib import Path
-
-        from loopml.monitoring.report import render_html
-
-        page = render_html(checked.drift, title=f"monitor {name}", history=history)
+    if html and page is not None:
         Path(html).write_text(page)
         _say(f"wrote {html}")
+
+
+@app.command("report")
+@friendly_errors
+def report(
+    name: NameArgument,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the page.")],
+    run_id: Annotated[str | None, typer.Option(help="A run's id (default: the latest).")] = None,
+    uri: UriOption = None,
+) -> None:
+    """Write a monitor run's HTML report: verdicts, charts and each score's history."""
+    with _monitors(uri) as monitors:
+        page = monitors.report(name, run_id)
+    output.write_text(page)
+    _say(f"wrote {output}")
 
 
 @app.command("alerts")

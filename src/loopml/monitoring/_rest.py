@@ -31,6 +31,12 @@ class RestMonitors(ServerConnection):
     """Monitors on the server at ``base_url``, as the caller's credentials allow."""
 
     def _call(self, method: str, path: str, body: Any = None, params: Any = None) -> Any:
+        response = self._request(method, path, body, params)
+        return response.json() if response.content else {}
+
+    def _request(
+        self, method: str, path: str, body: Any = None, params: Any = None
+    ) -> httpx.Response:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         content = orjson.dumps(body) if body is not None else None
         try:
@@ -40,7 +46,7 @@ class RestMonitors(ServerConnection):
         except httpx.TransportError as error:
             raise LoopmlError(f"cannot reach {self.base_url}: {error}") from error
         raise_for_error(response)
-        return response.json() if response.content else {}
+        return response
 
     def create(
         self,
@@ -88,6 +94,10 @@ class RestMonitors(ServerConnection):
     def run(self, name: str) -> Checked:
         """Run on the server; the comparison object stays there (the run holds its values)."""
         return Checked(MonitorRun(**self._call("POST", f"/{_segment(name)}/runs")["run"]), None)
+
+    def report(self, name: str, run_id: str | None = None) -> str:
+        params = {"run_id": run_id} if run_id else None
+        return self._request("GET", f"/{_segment(name)}/report", params=params).text
 
     def alerts(self, name: str, state: str | None = None) -> builtins.list[Alert]:
         found = [Alert(**a) for a in self._call("GET", f"/{_segment(name)}/alerts")["alerts"]]

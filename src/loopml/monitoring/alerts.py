@@ -237,7 +237,8 @@ class AlertEngine:
         notifiers: where announcements go, through ``self.dispatcher``.
         rules: the rules ``evaluate`` applies unless it is given its own.
         store: alert state; a new :class:`MemoryAlertStore` by default.
-        clock: seconds since the epoch (cooldowns, ``started_ms``, ``updated_ms``).
+        clock: seconds since the epoch (cooldowns, ``started_ms``, ``updated_ms``);
+            a monitor passes its window's end. Deliveries are stamped with wall time.
     """
 
     def __init__(
@@ -251,7 +252,7 @@ class AlertEngine:
         self.rules = _unique_rules(rules)
         self.store: AlertStore = store if store is not None else MemoryAlertStore()
         self.clock = clock
-        self.dispatcher = Dispatcher(notifiers, clock=clock)
+        self.dispatcher = Dispatcher(notifiers)
         self._lock = threading.Lock()
 
     def evaluate(

@@ -10,7 +10,7 @@ data and are escaped.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from loopml.evaluation.svg import escape, number
 from loopml.monitoring import charts
@@ -56,6 +56,7 @@ def render_html(
     *,
     title: str = "Drift report",
     history: Sequence[tuple[int, float | None]] = (),
+    column_history: Mapping[str, Sequence[tuple[int, float | None]]] | None = None,
 ) -> str:
     """One HTML page: the dataset verdict, its history, a table of columns, a chart per column.
 
@@ -64,6 +65,8 @@ def render_html(
         title: the page's title (escaped like every other value).
         history: earlier windows as ``(window_end_ms, share_drifted)``, oldest first
             (a monitor's runs), drawn as one line so a trend reads at a glance.
+        column_history: per column, earlier windows as ``(window_end_ms, score)`` of
+            the detector that decides this result, drawn under the column's chart.
 
     Returns:
         The page, with no script and no external resources.
@@ -73,7 +76,7 @@ def render_html(
         _summary_card(result),
         _history_card(history),
         _table_card(columns),
-        *(_column_card(c) for c in columns),
+        *(_column_card(c, (column_history or {}).get(c.name, ())) for c in columns),
     ]
     meta = f"{result.reference_rows:,} reference rows · {result.current_rows:,} current rows"
     return (
@@ -87,7 +90,13 @@ def render_html(
 
 def _history_card(history: Sequence[tuple[int, float | None]]) -> str:
     """The share of drifted columns per window, oldest to newest, on a 0-1 scale."""
-    points = [(at, share) for at, share in history if share is not None]
+    chart = _history_chart(history, "share of drifted columns per window", "share drifted")
+    return _card("History", chart, "history") if chart else ""
+
+
+def _history_chart(history: Sequence[tuple[int, float | None]], label: str, y_label: str) -> str:
+    """A line over windows (oldest to newest); empty below two known points."""
+    points = [(at, value) for at, value in history if value is not None]
     if len(points) < 2:
         return ""
     from loopml.evaluation.svg import line_chart
@@ -95,14 +104,12 @@ def _history_card(history: Sequence[tuple[int, float | None]]) -> str:
     first, last = points[0][0], points[-1][0]
     span = (last - first) or 1
     xs = [(at - first) / span for at, _ in points]
-    ys = [float(share) for _, share in points]
-    chart = line_chart(
-        (xs, ys),
-        label="share of drifted columns per window",
-        x_label="window (oldest to newest)",
-        y_label="share drifted",
-    )
-    return _card("History", chart, "history")
+    ys = [float(value) for _, value in points]
+    top = max(ys)
+    if top > 1:  # the chart is drawn on the unit square: scale scores such as PSI down
+        ys = [y / top for y in ys]
+        y_label = f"{y_label} / {top:.3g}"
+    return line_chart((xs, ys), label=label, x_label="window (oldest to newest)", y_label=y_label)
 
 
 def _card(heading: str, body: str, anchor: str) -> str:
@@ -163,7 +170,7 @@ def _table_card(columns: list[ColumnDrift]) -> str:
     return _card("Columns", f"<table>{head}{''.join(rows)}</table>", "columns")
 
 
-def _column_card(column: ColumnDrift) -> str:
+def _column_card(column: ColumnDrift, history: Sequence[tuple[int, float | None]] = ()) -> str:
     body = [f'<p class="meta">{escape(column.verdict)}</p>']
     dist = column.distribution
     if dist is not None and dist.edges:
@@ -186,6 +193,9 @@ def _column_card(column: ColumnDrift) -> str:
     if column.quality.issues:
         items = "".join(f"<li>{escape(i.message)}</li>" for i in column.quality.issues)
         body.append(f'<ul class="notes">{items}</ul>')
+    if column.headline is not None:
+        detector = column.headline.detector
+        body.append(_history_chart(history, f"{column.name}: {detector} per window", detector))
     return _card(column.name, "".join(body), f"col-{_slug(column.name)}")
 
 

@@ -22,6 +22,7 @@ from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
 from loopml.monitoring.alerts import AlertEngine, AlertRule
 from loopml.monitoring.monitors import (
+    KIND,
     Monitor,
     MonitorRun,
     MonitorStore,
@@ -82,6 +83,8 @@ class MonitorsClient:
         window_s = parse_window(window)
         check_schedule(schedule)
         frame, described = self._reference_frame(reference)
+        if isinstance(reference, str) and reference.startswith("models:/"):
+            frame = self._with_predictions(frame, reference)
         path = f"monitoring/{name}/reference.json"
         if task is not None and task not in TASKS:
             raise InvalidParameter(f"task must be one of {', '.join(TASKS)}, got {task!r}")
@@ -110,7 +113,10 @@ class MonitorsClient:
         return self.store.runs(name, limit)
 
     def delete(self, name: str) -> None:
+        from loopml.store.claims import forget
+
         self.store.delete(name, self.actor, self.request_id)
+        forget(self.store.db, KIND, name)
 
     def _refuse_taken(self, name: str) -> None:
         """Refuse a taken name before a profile is written over another monitor's."""
@@ -119,6 +125,19 @@ class MonitorsClient:
         except ResourceNotFound:
             return
         raise ResourceAlreadyExists(f"monitor {name!r} already exists")
+
+    def _with_predictions(self, frame: Any, model_uri: str) -> Any:
+        """The model's inputs and its predictions on them, so prediction drift has a baseline.
+
+        The reference is what the model saw: its signature's columns (the target
+        and other extras are dropped) plus a ``prediction`` column.
+        """
+        model = self.client.registry.load_model(model_uri)
+        if model.signature is not None and model.signature.inputs:
+            frame = frame[model.signature.input_names]
+        frame = frame.copy()
+        frame[PREDICTION_COLUMN] = model.predict(frame)
+        return frame
 
     def _reference_frame(self, reference: Any) -> tuple[Any, str]:
         if not isinstance(reference, str):
@@ -146,8 +165,10 @@ class MonitorsClient:
             run = MonitorRun(run_id, name, start, end, 0, "insufficient data", {}, now_ms())
             return Checked(self.store.add_run(run, self.actor, self.request_id), None)
         reference = Profile.from_dict(json.loads(self.artifacts.get_bytes(monitor.reference)))
-        columns = [c for c in current.columns if c != PREDICTION_COLUMN]
-        result = compare(reference, current[columns])
+        predicted = PREDICTION_COLUMN in reference.columns and PREDICTION_COLUMN in current.columns
+        if not predicted:
+            current = current[[c for c in current.columns if c != PREDICTION_COLUMN]]
+        result = compare(reference, current, predictions=PREDICTION_COLUMN if predicted else None)
         values = result.values()
         task = monitor.settings.get("task")
         if task:
@@ -156,13 +177,54 @@ class MonitorsClient:
                 self.artifacts, monitor.endpoint, start, end, task=task, segments=segments
             ).to_dict()
         if monitor.settings.get("alerts"):
-            changed = self._alert_engine(monitor).evaluate(name, values, end)
+            engine = self._alert_engine(monitor, end)
+            changed = engine.evaluate(name, values, end)
             values["alerts"] = [alert.to_dict() for alert in changed]
+            # every delivery attempt, failures included, is kept with the run
+            values["deliveries"] = [record.to_dict() for record in engine.dispatcher.records]
+        values["report"] = self._write_report(monitor, run_id, result, values, end)
         run = MonitorRun(run_id, name, start, end, len(current), "ok", values, now_ms())
         return Checked(self.store.add_run(run, self.actor, self.request_id), result)
 
-    def _alert_engine(self, monitor: Monitor) -> AlertEngine:
-        """The monitor's rules over alert state in the store; notify the log and webhooks."""
+    def _write_report(
+        self, monitor: Monitor, run_id: str, result: Any, values: dict[str, Any], end: int
+    ) -> str:
+        """The run's HTML report, with the monitor's history, kept beside its reference."""
+        from loopml.monitoring.report import render_html
+
+        earlier = self.store.runs(monitor.name)
+        history = [(r.window_end_ms, r.result.get("share_drifted")) for r in earlier]
+        history.append((end, values["share_drifted"]))
+        by_column: dict[str, builtins.list[tuple[int, float | None]]] = {}
+        for column in [*result.columns, *([result.prediction] if result.prediction else [])]:
+            if column.headline is None:
+                continue
+            detector = column.headline.detector
+            by_column[column.name] = [
+                (r.window_end_ms, _detector_score(r.result, column.name, detector)) for r in earlier
+            ] + [(end, column.headline.score)]
+        page = render_html(
+            result, title=f"monitor {monitor.name}", history=history, column_history=by_column
+        )
+        path = f"monitoring/{monitor.name}/reports/{run_id}.html"
+        self.artifacts.put(path, page.encode())
+        return path
+
+    def report(self, name: str, run_id: str | None = None) -> str:
+        """The HTML report of ``run_id`` (default: the monitor's latest run that has one)."""
+        runs = self.store.runs(name)
+        chosen = [r for r in runs if r.result.get("report") and run_id in (None, r.run_id)]
+        if not chosen:
+            which = f"run {run_id!r}" if run_id else "any run"
+            raise ResourceNotFound(f"monitor {name!r} has no report for {which}")
+        return bytes(self.artifacts.get_bytes(chosen[-1].result["report"])).decode()
+
+    def _alert_engine(self, monitor: Monitor, window_end_ms: int) -> AlertEngine:
+        """The monitor's rules over alert state in the store; notify the log and webhooks.
+
+        The engine's clock is the window's end, so cooldowns are measured in
+        monitored time: a late or replayed run alerts exactly as a live one.
+        """
         from loopml.monitoring._sql_alerts import SqlAlertStore
         from loopml.monitoring.notifiers import LogNotifier, Notifier, WebhookNotifier
 
@@ -172,7 +234,12 @@ class MonitorsClient:
             for url in monitor.settings.get("webhooks", [])
         ]
         rules = [AlertRule(**rule) for rule in monitor.settings["alerts"]]
-        return AlertEngine(notifiers, rules=rules, store=SqlAlertStore(self.store.db))
+        return AlertEngine(
+            notifiers,
+            rules=rules,
+            store=SqlAlertStore(self.store.db),
+            clock=lambda: window_end_ms / 1000,
+        )
 
     def alerts(self, name: str, state: str | None = None) -> builtins.list[Any]:
         from loopml.monitoring._sql_alerts import SqlAlertStore
@@ -197,6 +264,15 @@ class MonitorsClient:
             request_id=self.request_id,
         )  # fmt: skip
         return done
+
+
+def _detector_score(result: dict[str, Any], column: str, detector: str) -> float | None:
+    """One detector's score for a column in a stored run (None where it did not run)."""
+    found = result.get("columns", {}).get(column) or (
+        result.get("prediction") if column == PREDICTION_COLUMN else None
+    )
+    score = (found or {}).get("detectors", {}).get(detector)
+    return None if score is None else float(score)
 
 
 def training_data(client: Any, model_uri: str) -> str:

@@ -5,7 +5,10 @@ A monitor is due when its schedule has fired since its last run's window end
 scheduled time, not at "now", so a late tick still measures the window the
 schedule meant. Missed ticks are not replayed one by one: the next tick runs
 the latest window (monitoring a stale window helps nobody). A failing run is
-logged and does not stop the others.
+logged and does not stop the others. Several server workers may run this
+scheduler over one database: each due time is claimed first
+(:func:`loopml.store.claims.claim`), so exactly one of them runs it; a worker
+that dies between its claim and its run loses that window (at most once).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from loopml.monitoring.monitors import Monitor
+from loopml.monitoring.monitors import KIND, Monitor
 from loopml.monitoring.runner import MonitorsClient
+from loopml.store.claims import claim
 
 logger = logging.getLogger("loopml.monitoring")
 
@@ -63,8 +67,8 @@ class MonitorScheduler:
         for monitor in self.client.store.list():
             history = self.client.store.runs(monitor.name, limit=1)
             end = due_at(monitor, history[-1].window_end_ms if history else None, now)
-            if end is None:
-                continue
+            if end is None or not claim(self.client.store.db, KIND, monitor.name, end):
+                continue  # not due, or another worker has this due time
             try:
                 self.client.run(monitor.name, end_ms=end)
                 ran.append(monitor.name)

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Required
 
 from fastapi import APIRouter, Request
 from pydantic import TypeAdapter, with_config
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from typing_extensions import TypedDict
 
 from loopml.monitoring.alerts import AlertRule
@@ -123,8 +123,7 @@ def get_monitor(ctx: Reader, request: Request, name: str, tracking: Tracking) ->
 @router.delete("/monitors/{name}")
 def delete_monitor(ctx: Manager, request: Request, name: str, tracking: Tracking) -> Response:
     ctx.authorize(name)
-    client = monitors_client(request, ctx, tracking)
-    client.store.delete(name, ctx.actor, ctx.request_id)
+    monitors_client(request, ctx, tracking).delete(name)
     return empty_response()
 
 
@@ -141,6 +140,15 @@ def list_runs(ctx: Reader, request: Request, name: str, tracking: Tracking) -> R
     ctx.authorize(name)
     runs = monitors_client(request, ctx, tracking).store.runs(name)
     return json_response({"runs": [r.to_dict() for r in runs]})
+
+
+@router.get("/monitors/{name}/report")
+def get_report(
+    ctx: Reader, request: Request, name: str, tracking: Tracking, run_id: str | None = None
+) -> Response:
+    """A run's HTML report (default: the latest run's), with the monitor's history."""
+    ctx.authorize(name)
+    return HTMLResponse(monitors_client(request, ctx, tracking).report(name, run_id))
 
 
 @router.get("/monitors/{name}/alerts")
