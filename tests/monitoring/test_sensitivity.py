@@ -83,3 +83,23 @@ def test_spread_changes_at_1k_rows_are_told_apart_as_well_as_the_data_allows():
     assert _rate(1.01, 0.0) <= 0.2
     assert _rate(1.0, 0.01) <= 0.15
     assert _rate(1.0, 0.25) == 1.0
+
+
+def test_a_heavy_tailed_column_that_did_not_change_is_not_flagged_for_its_spread():
+    """A lognormal's sample std swings by several percent at 10k rows; the F-test calls
+    that significant (it assumes normal data), the Brown-Forsythe guard does not."""
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        reference = pa.table({"amount": rng.lognormal(3.0, 1.0, 10_000)})
+        current = pa.table({"amount": rng.lognormal(3.0, 1.0, 10_000)})
+        spread = compare(reference, current).column("amount").result("std_change")
+        assert spread.drifted is False, (seed, spread)
+
+
+def test_a_real_rise_in_a_heavy_tailed_spread_is_still_found():
+    rng = np.random.default_rng(7)
+    base = rng.lognormal(3.0, 1.0, 200_000)
+    reference = pa.table({"amount": base[:100_000]})
+    widened = base[100_000:]
+    current = pa.table({"amount": widened.mean() + 1.3 * (widened - widened.mean())})
+    assert compare(reference, current).column("amount").result("std_change").drifted is True

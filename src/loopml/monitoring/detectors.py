@@ -12,7 +12,10 @@ Numeric detectors:
   the distributions sit a tenth of a standard deviation apart. With a constant
   reference the raw distance is used (and said so in the note).
 - ``std_change`` — ``|std_current / std_reference - 1|`` from the exact moments;
-  the p-value is a two-sided F-test of the variances.
+  the p-value is the Brown-Forsythe test (Levene's, median-centred) on the
+  samples, which holds for heavy tails; the F-test of the variances (used only
+  without samples) assumes normal data and reads a lognormal's noisy spread as
+  a change.
 - ``psi`` — population stability index on 10 bins cut at the reference's
   deciles (from its KLL sketch; current shares from the current sketch), plus
   one bin on each side for values outside the reference's [min, max]; shares
@@ -174,10 +177,23 @@ def std_change(pair: ColumnPair, threshold: float = THRESHOLDS["std_change"]) ->
         score = 0.0 if cur.std == 0.0 else math.inf
         return _effect("std_change", score, threshold, None, "reference is constant")
     ratio = cur.std / ref.std
-    f_dist = stats.f(cur.present - 1, ref.present - 1)
-    p_value = 2 * min(float(f_dist.sf(ratio**2)), float(f_dist.cdf(ratio**2)))
+    p_value = _spread_p_value(pair)
+    if p_value is None:
+        f_dist = stats.f(cur.present - 1, ref.present - 1)
+        p_value = 2 * min(float(f_dist.sf(ratio**2)), float(f_dist.cdf(ratio**2)))
     note = f"std {ref.std:.4g} -> {cur.std:.4g}"
     return _effect("std_change", abs(ratio - 1), threshold, min(p_value, 1.0), note)
+
+
+def _spread_p_value(pair: ColumnPair) -> float | None:
+    """Brown-Forsythe's p-value for equal spread on the samples (None without samples)."""
+    ref, cur = pair.reference_sample, pair.current_sample
+    if ref is None or cur is None or min(len(ref), len(cur)) < MIN_ROWS:
+        return None
+    from scipy import stats
+
+    p_value = float(stats.levene(ref, cur, center="median").pvalue)
+    return None if math.isnan(p_value) else p_value
 
 
 def psi(pair: ColumnPair, threshold: float = THRESHOLDS["psi"]) -> DetectorResult:
