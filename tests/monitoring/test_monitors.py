@@ -137,6 +137,10 @@ def test_the_cli_makes_runs_and_shows_monitors(
         ],
     )
     assert made.exit_code == 0, made.output
+    both = ["--endpoint", "iris", "--batch", "iris", "--reference", "data:iris-train@1"]
+    refused = runner.invoke(app, ["monitors", "create", "both", *both])
+    assert refused.exit_code == 1
+    assert "give exactly one of --endpoint and --batch" in refused.output
     frame = load_iris(as_frame=True).frame
     frame.columns = [*FEATURES, "target"]
     send(home, frame[FEATURES].sample(300, replace=True, random_state=2).reset_index(drop=True))
@@ -339,3 +343,28 @@ def test_a_down_receiver_leaves_failed_deliveries_on_the_run_and_the_alert_firin
     stored = client.store.runs("down")[-1].result["deliveries"]
     assert stored == done.result["deliveries"]  # kept with the run, not only in memory
     assert [a.state for a in client.alerts("down")] == ["firing"]
+
+
+def test_a_batch_monitor_watches_the_outputs_of_batch_scorings(home: Path, tmp_path: Path) -> None:
+    from loopml.serving.batch import score
+
+    client = monitors(home)
+    made = client.create("nightly", "iris", "models:/iris@champion", window="1h", batch=True)
+    assert made.settings["batch"] is True
+    frame = load_iris(as_frame=True).frame
+    frame.columns = [*FEATURES, "target"]
+    rows = frame[FEATURES].sample(500, replace=True, random_state=6).reset_index(drop=True)
+    rows += np.random.default_rng(6).normal(0, 0.05, size=rows.shape)  # as the training data
+    rows["petal_length"] += 2.0
+    rows.to_parquet(tmp_path / "in.parquet")
+    with Client(home) as scorer:
+        score(scorer, "models:/iris@champion", tmp_path / "in.parquet", tmp_path / "out.parquet")
+    done = client.run("nightly", end_ms=now_ms() + 1).run
+    assert done.rows == 500
+    assert done.result["columns"]["petal_length"]["verdict"] == "drifted"
+    assert done.result["columns"]["sepal_width"]["verdict"] == "stable"
+    assert done.result["prediction"] is not None  # the scored column, against the model's own
+    (tmp_path / "out.parquet").unlink()  # an output that is gone leaves the window empty
+    assert client.run("nightly", end_ms=now_ms() + 2).run.status == "insufficient data"
+    with pytest.raises(InvalidParameter, match="batch outputs have none"):
+        client.create("perf", "iris", "data:iris-train@1", task="classification", batch=True)

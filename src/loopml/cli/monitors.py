@@ -57,13 +57,19 @@ def _say(text: str) -> None:
 @friendly_errors
 def create(
     name: NameArgument,
-    endpoint: Annotated[str, typer.Option(help="The endpoint whose prediction log to watch.")],
     reference: Annotated[
         str,
         typer.Option(
             help="data:NAME@VERSION, or models:/NAME@ALIAS (the data its run trained on)."
         ),
     ],
+    endpoint: Annotated[
+        str | None, typer.Option(help="The endpoint whose prediction log to watch.")
+    ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(help="Or: a registered model whose batch scorings (loopml predict) to watch."),
+    ] = None,
     window: Annotated[str, typer.Option(help="Window length: 30m, 1h, 1d, 1w.")] = "1h",
     schedule: Annotated[
         str | None, typer.Option(help="Cron schedule for runs, e.g. '0 * * * *'.")
@@ -93,11 +99,14 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Make a monitor; the reference is profiled once, now, and kept."""
+    if (endpoint is None) == (batch is None):
+        raise InvalidParameter("give exactly one of --endpoint and --batch")
     with _monitors(uri) as monitors:
         made = monitors.create(
             name,
-            endpoint,
+            endpoint or batch or "",
             reference,
+            batch=batch is not None,
             window=window,
             schedule=schedule,
             task=task,

@@ -60,6 +60,7 @@ class RestMonitors(ServerConnection):
         segments: tuple[str, ...] = (),
         alerts: tuple[AlertRule, ...] = (),
         webhooks: tuple[str, ...] = (),
+        batch: bool = False,
     ) -> Monitor:
         if not isinstance(reference, str):
             raise LoopmlError("a remote monitor's reference is a data: or models:/ reference")
@@ -71,6 +72,7 @@ class RestMonitors(ServerConnection):
             "segments": list(segments),
             "alerts": [_rule(rule) for rule in alerts],
             "webhooks": list(webhooks),
+            "batch": batch,
         }
         if schedule is not None:
             body["schedule"] = schedule

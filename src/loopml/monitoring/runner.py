@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,6 +34,8 @@ from loopml.monitoring.monitors import (
 from loopml.monitoring.performance import TASKS, window_performance
 from loopml.monitoring.urls import check_url
 from loopml.tracking.lineage import CONTEXT_TAG
+
+logger = logging.getLogger("loopml.monitoring")
 
 PREDICTION_COLUMN = "prediction"
 ALERT_URL_ALLOWLIST_ENV = "LOOPML_ALERT_URL_ALLOWLIST"
@@ -75,9 +78,15 @@ class MonitorsClient:
         alerts: tuple[AlertRule, ...] = (),
         webhooks: tuple[str, ...] = (),
         settings: dict[str, Any] | None = None,
+        batch: bool = False,
     ) -> Monitor:
         """A monitor of ``endpoint`` against ``reference``: ``data:NAME@V``, a frame, or
-        ``models:/NAME@ALIAS`` (the dataset version that version's run trained on)."""
+        ``models:/NAME@ALIAS`` (the dataset version that version's run trained on).
+
+        With ``batch=True``, ``endpoint`` names a registered model and the monitor
+        reads the outputs of its batch scorings (``loopml predict``) that finished
+        in each window instead of an endpoint's prediction log.
+        """
         from loopml.monitoring.profile import profile
 
         window_s = parse_window(window)
@@ -88,6 +97,11 @@ class MonitorsClient:
         path = f"monitoring/{name}/reference.json"
         if task is not None and task not in TASKS:
             raise InvalidParameter(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+        if task is not None and batch:
+            raise InvalidParameter(
+                "task: performance joins labels by request id, and batch outputs have none; "
+                "monitor the batch for drift, or measure performance on an endpoint"
+            )
         for url in webhooks:
             check_url(url, url_allowlist())
         extra = {
@@ -97,6 +111,7 @@ class MonitorsClient:
             "segments": list(segments),
             "alerts": [asdict(rule) for rule in alerts],
             "webhooks": list(webhooks),
+            "batch": batch,
         }
         monitor = Monitor(name, endpoint, path, window_s, schedule, extra)
         self._refuse_taken(name)
@@ -159,7 +174,10 @@ class MonitorsClient:
         monitor = self.store.get(name)
         end = end_ms if end_ms is not None else now_ms()
         start = end - monitor.window_s * 1000
-        current = window_frame(self.artifacts, monitor.endpoint, start, end)
+        if monitor.settings.get("batch"):
+            current = batch_frame(self.client, monitor.endpoint, start, end)
+        else:
+            current = window_frame(self.artifacts, monitor.endpoint, start, end)
         run_id = new_run_id()
         if current is None or len(current) == 0:
             run = MonitorRun(run_id, name, start, end, 0, "insufficient data", {}, now_ms())
@@ -289,6 +307,28 @@ def training_data(client: Any, model_uri: str) -> str:
         f"{model_uri}'s run {version.run_id} read no loopml dataset for training; "
         "pass --reference data:NAME@VERSION"
     )
+
+
+def batch_frame(client: Any, model_name: str, start_ms: int, end_ms: int) -> Any:
+    """The window's batch-scoring outputs of ``model_name`` as one table (None: none).
+
+    An output that is gone (moved, or on another machine than this one) is
+    skipped with a warning: the window is judged on the outputs that remain.
+    """
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from loopml.predictions.batch import batch_outputs
+
+    if client is None:
+        raise InvalidParameter("a batch monitor needs the tracking store to find batch scorings")
+    parts = []
+    for path in batch_outputs(client, model_name, start_ms, end_ms):
+        try:
+            parts.append(pq.read_table(path).to_pandas())
+        except FileNotFoundError:
+            logger.warning("batch output %s of %s is gone; skipped", path, model_name)
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 def window_frame(artifacts: Any, endpoint: str, start_ms: int, end_ms: int) -> Any:

@@ -118,7 +118,10 @@ def _monitor_scheduler(app: FastAPI) -> Any:
 
     tracking = app.state.tracking
     client = MonitorsClient(
-        MonitorStore(_database(tracking, app.state.settings)), tracking.artifacts, local_actor()
+        MonitorStore(_database(tracking, app.state.settings)),
+        tracking.artifacts,
+        local_actor(),
+        tracking,  # batch monitors find batch scorings among the runs
     )
     return MonitorScheduler(client).start()
 

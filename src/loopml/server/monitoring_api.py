@@ -57,6 +57,7 @@ class CreateMonitorBody(TypedDict, total=False):
     segments: list[str]
     alerts: list[RuleBody]
     webhooks: list[str]
+    batch: bool
 
 
 CREATE_MONITOR = TypeAdapter(CreateMonitorBody)
@@ -109,6 +110,7 @@ def create_monitor(
         segments=tuple(body.get("segments", [])),
         alerts=tuple(AlertRule(**rule) for rule in body.get("alerts", [])),
         webhooks=tuple(body.get("webhooks", [])),
+        batch=body.get("batch", False),
     )
     return json_response({"monitor": made.to_dict()})
 

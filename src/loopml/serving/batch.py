@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from loopml.core.clock import now_ms
 from loopml.core.errors import InvalidParameter, LoopmlError, ResourceAlreadyExists
+from loopml.predictions.batch import BATCH_EXPERIMENT
 from loopml.serving.models import load_served
 from loopml.serving.runtime import ServedModel
 from loopml.tracking.entities import Metric, Param, RunTag
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("loopml.serving")
 
-DEFAULT_EXPERIMENT = "batch-predictions"
+DEFAULT_EXPERIMENT = BATCH_EXPERIMENT
 OUTPUT_TAG = "loopml.batch.output"
 ERROR_TAG = "loopml.batch.error"
 INPUT_CONTEXT = "scoring"
