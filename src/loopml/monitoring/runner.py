@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import builtins
 import json
-import logging
 import os
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,11 +32,9 @@ from loopml.monitoring.monitors import (
 )
 from loopml.monitoring.performance import TASKS, window_performance
 from loopml.monitoring.urls import check_url
+from loopml.monitoring.window import PREDICTION_COLUMN, batch_frame, window_frame
 from loopml.tracking.lineage import CONTEXT_TAG
 
-logger = logging.getLogger("loopml.monitoring")
-
-PREDICTION_COLUMN = "prediction"
 ALERT_URL_ALLOWLIST_ENV = "LOOPML_ALERT_URL_ALLOWLIST"
 
 
@@ -307,53 +304,3 @@ def training_data(client: Any, model_uri: str) -> str:
         f"{model_uri}'s run {version.run_id} read no loopml dataset for training; "
         "pass --reference data:NAME@VERSION"
     )
-
-
-def batch_frame(client: Any, model_name: str, start_ms: int, end_ms: int) -> Any:
-    """The window's batch-scoring outputs of ``model_name`` as one table (None: none).
-
-    An output that is gone (moved, or on another machine than this one) is
-    skipped with a warning: the window is judged on the outputs that remain.
-    """
-    import pandas as pd
-    import pyarrow.parquet as pq
-
-    from loopml.predictions.batch import batch_outputs
-
-    if client is None:
-        raise InvalidParameter("a batch monitor needs the tracking store to find batch scorings")
-    parts = []
-    for path in batch_outputs(client, model_name, start_ms, end_ms):
-        try:
-            parts.append(pq.read_table(path).to_pandas())
-        except FileNotFoundError:
-            logger.warning("batch output %s of %s is gone; skipped", path, model_name)
-    return pd.concat(parts, ignore_index=True) if parts else None
-
-
-def window_frame(artifacts: Any, endpoint: str, start_ms: int, end_ms: int) -> Any:
-    """The window's primary-route requests as one table of inputs (and ``prediction``)."""
-    import pandas as pd
-
-    from loopml.predictions import read
-
-    logged = read(
-        artifacts, endpoint=endpoint, start_ms=start_ms, end_ms=end_ms, include_shadow=False
-    )
-    if logged.num_rows == 0:
-        return None
-    parts = []
-    for inputs, outputs in zip(
-        logged.column("inputs").to_pylist(), logged.column("outputs").to_pylist(), strict=True
-    ):
-        columns = json.loads(inputs)
-        if not isinstance(columns, dict):
-            continue  # a model without named inputs: nothing to compare by column
-        part = pd.DataFrame(columns)
-        predictions = json.loads(outputs)
-        if isinstance(predictions, list) and len(predictions) == len(part):
-            part[PREDICTION_COLUMN] = [
-                p if not isinstance(p, list) else json.dumps(p) for p in predictions
-            ]
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True) if parts else None
