@@ -22,6 +22,7 @@ from sqlalchemy import delete, insert, select
 
 from loopml.auth import Actor, AuthService
 from loopml.core.clock import now_ms
+from loopml.core.cron import check_cron
 from loopml.core.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
 from loopml.core.ids import new_id
 from loopml.store.database import Database
@@ -42,13 +43,7 @@ def parse_window(text: str) -> int:
 
 
 def check_schedule(schedule: str | None) -> str | None:
-    if schedule is None:
-        return None
-    from croniter import croniter
-
-    if not croniter.is_valid(schedule):
-        raise InvalidParameter(f"schedule {schedule!r} is not a cron expression like '0 * * * *'")
-    return schedule
+    return check_cron(schedule)
 
 
 @dataclass(frozen=True)

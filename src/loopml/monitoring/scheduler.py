@@ -17,8 +17,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
+from loopml.core.cron import latest_tick
 from loopml.monitoring.monitors import KIND, Monitor
 from loopml.monitoring.runner import MonitorsClient
 from loopml.store.claims import claim
@@ -32,16 +32,8 @@ def due_at(monitor: Monitor, last_end_ms: int | None, now_ms: int) -> int | None
     """The latest scheduled time in (last run or creation, now], or None when not due."""
     if monitor.schedule is None:
         return None
-    from croniter import croniter
-
     since_ms = last_end_ms if last_end_ms is not None else monitor.created_ms
-    ticks = croniter(monitor.schedule, datetime.fromtimestamp(since_ms / 1000, UTC))
-    latest = None
-    while True:
-        tick = int(ticks.get_next(float) * 1000)
-        if tick > now_ms:
-            return latest
-        latest = tick
+    return latest_tick(monitor.schedule, since_ms, now_ms)
 
 
 class MonitorScheduler:
