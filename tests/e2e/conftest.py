@@ -89,6 +89,7 @@ class ServerProcess:
         database_url: str | None = None,
         auth: bool = False,
         default_permission: str = "read",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.home = home
         self.port = free_port()
@@ -101,6 +102,7 @@ class ServerProcess:
             "LOOPML_DATABASE_URL": self.database_url,
             "LOOPML_AUTH": "true" if auth else "false",
             "LOOPML_AUTH_DEFAULT_PERMISSION": default_permission,
+            **(env or {}),
         }
         self.accounts: dict[str, Account] = {}
         self.workers = workers

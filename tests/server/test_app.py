@@ -173,18 +173,19 @@ def test_two_apps_do_not_share_state(
         second.state.tracking.store.db.dispose()
 
 
-def test_the_monitor_scheduler_runs_with_the_server_only_when_asked(
+def test_the_schedulers_run_with_the_server_only_when_asked(
     settings: Settings, make_client: Callable[..., TestClient]
 ) -> None:
     import dataclasses
     import threading
 
     def scheduler_threads() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name == "loopml-monitor-scheduler"]
+        names = ("loopml-monitor-scheduler", "loopml-pipeline-scheduler")
+        return [t for t in threading.enumerate() if t.name in names]
 
     with make_client(create_app(settings)):
         assert scheduler_threads() == []
-    asked = dataclasses.replace(settings, monitor_scheduler=True)
+    asked = dataclasses.replace(settings, scheduler=True)
     with make_client(create_app(asked)):
-        assert len(scheduler_threads()) == 1
+        assert len(scheduler_threads()) == 2
     assert scheduler_threads() == []

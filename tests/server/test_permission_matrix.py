@@ -175,6 +175,7 @@ class Target:
     approvals: list[str] = field(default_factory=list)
     monitor: str = ""
     alert_id: str = ""  # a firing alert of the monitor
+    schedule: str = ""  # a pipeline schedule
 
     @property
     def artifacts(self) -> str:
@@ -267,10 +268,15 @@ def _monitor(**call: Any) -> Build:
     return lambda t, n: Call(path={"name": t.monitor}, **call)
 
 
+def _schedule(**call: Any) -> Build:
+    return lambda t, n: Call(path={"name": t.schedule}, **call)
+
+
 SUITE = {"name": "s", "expectations": [{"not_null": {"column": "id"}}]}
 DV = "/api/loopml/v1/datasets"
 RM = "/api/loopml/v1/models/{name}"
 MON = "/api/loopml/v1/monitors"
+PS = "/api/loopml/v1/pipelines/schedules"
 RV = f"{RM}/versions/{{version}}"
 
 MODEL_JSON = json.dumps(
@@ -512,6 +518,18 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
         "edit", lambda t, n: Call(path={"name": t.monitor, "alert_id": t.alert_id})
     ),
     ("DELETE", f"{MON}/{{name}}"): Endpoint("manage", _monitor(), destructive=True),
+    # pipeline schedules: grants live on each schedule; making one names code to run
+    ("GET", PS): Endpoint("read", lambda t, n: Call(), aimed=False),
+    ("POST", PS): Endpoint(
+        "edit",
+        lambda t, n: Call(
+            json={"name": f"ps-new-{n}", "target": "json:dumps", "cron": "0 3 * * *"}
+        ),
+        aimed=False,
+    ),
+    ("GET", f"{PS}/{{name}}"): Endpoint("read", _schedule()),
+    ("PUT", f"{PS}/{{name}}/enabled"): Endpoint("edit", _schedule(json={"enabled": True})),
+    ("DELETE", f"{PS}/{{name}}"): Endpoint("manage", _schedule(), destructive=True),
 }
 
 
@@ -949,7 +967,15 @@ def _populate(world: World, who: str, name: str) -> Target:
         )
         assert response.status_code == 200, response.text
     _populate_registry(world, who, target)
-    return _populate_monitor(world, who, target)
+    return _populate_schedule(world, who, _populate_monitor(world, who, target))
+
+
+def _populate_schedule(world: World, who: str, target: Target) -> Target:
+    name = f"ps-{target.name}"
+    body = {"name": name, "target": "json:dumps", "cron": "0 3 * * *"}
+    made = world.client.post(PS, json=body, headers=world.headers[who])
+    assert made.status_code == 200, made.text
+    return dataclasses.replace(target, schedule=name)
 
 
 def _populate_monitor(world: World, who: str, target: Target) -> Target:
@@ -1039,6 +1065,10 @@ def _world(home: Path, default: str) -> Iterator[World]:
     service.grant(local, "reader", "monitor", monitor_a, Permission.READ)
     service.grant(local, "viewer", "monitor", monitor_a, Permission.EDIT)
     service.grant(local, "service", "monitor", monitor_a, Permission.EDIT)
+    schedule_a = world.targets["A"].schedule
+    service.grant(local, "reader", "pipeline", schedule_a, Permission.READ)
+    service.grant(local, "viewer", "pipeline", schedule_a, Permission.EDIT)
+    service.grant(local, "service", "pipeline", schedule_a, Permission.EDIT)
     model_a = world.targets["A"].registered_model
     service.grant(local, "reader", "registered_model", model_a, Permission.READ)
     service.grant(local, "viewer", "registered_model", model_a, Permission.EDIT)

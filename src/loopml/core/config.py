@@ -40,8 +40,10 @@ class Settings:
     max_request_bytes: int = MAX_REQUEST_BYTES
     # Directories whose files may be snapshotted as dataset versions (empty: any path).
     data_roots: tuple[str, ...] = ()
-    # Run scheduled monitors from the tracking server (one scheduler per deployment).
-    monitor_scheduler: bool = False
+    # Run scheduled monitors and pipelines from this server; several workers may
+    # (each due time is claimed once in the database).
+    scheduler: bool = False
+    scheduler_tick_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.auth_default_permission not in DEFAULT_PERMISSIONS:
@@ -78,8 +80,9 @@ class Settings:
             cors_origins=_words(env.get("LOOPML_CORS_ORIGINS", "")),
             max_request_bytes=_int(env.get("LOOPML_MAX_REQUEST_BYTES"), "LOOPML_MAX_REQUEST_BYTES"),
             data_roots=_words(env.get("LOOPML_DATA_ROOTS", "")),
-            monitor_scheduler=_flag(
-                env.get("LOOPML_MONITOR_SCHEDULER", ""), "LOOPML_MONITOR_SCHEDULER"
+            scheduler=_flag(env.get("LOOPML_SCHEDULER", ""), "LOOPML_SCHEDULER"),
+            scheduler_tick_s=_seconds(
+                env.get("LOOPML_SCHEDULER_TICK_S"), "LOOPML_SCHEDULER_TICK_S"
             ),
         )
 
@@ -95,7 +98,8 @@ class Settings:
             "LOOPML_CORS_ORIGINS": ",".join(self.cors_origins),
             "LOOPML_MAX_REQUEST_BYTES": str(self.max_request_bytes),
             "LOOPML_DATA_ROOTS": ",".join(self.data_roots),
-            "LOOPML_MONITOR_SCHEDULER": "true" if self.monitor_scheduler else "false",
+            "LOOPML_SCHEDULER": "true" if self.scheduler else "false",
+            "LOOPML_SCHEDULER_TICK_S": str(self.scheduler_tick_s),
         }
 
 
@@ -115,6 +119,18 @@ def _flag(value: str, name: str) -> bool:
 
 def _words(value: str) -> tuple[str, ...]:
     return tuple(word.strip() for word in value.split(",") if word.strip())
+
+
+def _seconds(value: str | None, name: str) -> float:
+    if value is None or not value.strip():
+        return 10.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise InvalidParameter(f"{name} must be a number of seconds; got {value!r}") from None
+    if not 0 < seconds < 86_400:
+        raise InvalidParameter(f"{name} must be between 0 and 86400 seconds; got {value!r}")
+    return seconds
 
 
 def _int(value: str | None, name: str) -> int:

@@ -18,7 +18,14 @@ from loopml.core.config import Settings
 from loopml.core.errors import PermissionDenied
 from loopml.server.guard import AccessControl, Resolver
 from loopml.store.database import Database
-from loopml.store.tables import data_assets, logged_models, monitors, registered_models, runs
+from loopml.store.tables import (
+    data_assets,
+    logged_models,
+    monitors,
+    pipeline_schedules,
+    registered_models,
+    runs,
+)
 
 
 def build_access(settings: Settings, db: Database) -> AccessControl:
@@ -27,7 +34,8 @@ def build_access(settings: Settings, db: Database) -> AccessControl:
         **tracking_resolvers(db),
         **data_resolvers(db),
         **registry_resolvers(db),
-        **monitor_resolvers(db),
+        **named_resolver(db, "monitor", monitors.c.name),
+        **named_resolver(db, "pipeline", pipeline_schedules.c.name),
     }
     return AccessControl(service, settings.auth, resolvers=resolvers)
 
@@ -69,18 +77,17 @@ def registry_resolvers(db: Database) -> dict[str, Resolver]:
     return {"registered_model": registered_model}
 
 
-_MONITOR = select(monitors.c.name).where(monitors.c.name == bindparam("id"))
+def named_resolver(db: Database, kind: str, name_column: Any) -> dict[str, Resolver]:
+    """Grants live on the object itself (a monitor, a pipeline schedule), found by name;
+    one that does not exist yet may be created."""
+    query = select(name_column).where(name_column == bindparam("id"))
 
-
-def monitor_resolvers(db: Database) -> dict[str, Resolver]:
-    """Grants live on the monitor; one that does not exist yet may be created."""
-
-    def monitor(name: str) -> tuple[str, str] | None:
+    def resolve(name: str) -> tuple[str, str] | None:
         with db.read() as conn:
-            found = conn.execute(_MONITOR, {"id": name}).scalar_one_or_none()
-        return ("monitor", name) if found is not None else None
+            found = conn.execute(query, {"id": name}).scalar_one_or_none()
+        return (kind, name) if found is not None else None
 
-    return {"monitor": monitor}
+    return {kind: resolve}
 
 
 def tracking_resolvers(db: Database) -> dict[str, Resolver]:

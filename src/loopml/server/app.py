@@ -27,7 +27,7 @@ from loopml.core.config import Settings
 from loopml.core.errors import LoopmlError, Unauthenticated
 from loopml.data._sql import SqlDataStore
 from loopml.registry import SqlRegistryStore
-from loopml.server import auth_api, data_api, monitoring_api, registry_api
+from loopml.server import auth_api, data_api, monitoring_api, pipelines_api, registry_api
 from loopml.server.access import build_access
 from loopml.server.guard import request_id
 from loopml.server.hardening import install_hardening
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(data_api.router, prefix=data_api.PREFIX)
     app.include_router(registry_api.router, prefix=registry_api.PREFIX)
     app.include_router(monitoring_api.router, prefix=monitoring_api.PREFIX)
+    app.include_router(pipelines_api.router, prefix=pipelines_api.PREFIX)
     install_openapi(app)
     return app
 
@@ -102,28 +103,36 @@ def _database(tracking: TrackingClient, settings: Settings) -> Database:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    scheduler = _monitor_scheduler(app) if app.state.settings.monitor_scheduler else None
+    schedulers = _schedulers(app) if app.state.settings.scheduler else []
     yield
-    if scheduler is not None:
+    for scheduler in schedulers:
         scheduler.close()
     app.state.idempotency.db.dispose()
 
 
-def _monitor_scheduler(app: FastAPI) -> Any:
-    """Run due monitors from this server (``LOOPML_MONITOR_SCHEDULER=true``), as the server."""
+def _schedulers(app: FastAPI) -> list[Any]:
+    """Run due monitors and pipelines from this server (``LOOPML_SCHEDULER=true``)."""
     from loopml.auth import local_actor
     from loopml.monitoring.monitors import MonitorStore
     from loopml.monitoring.runner import MonitorsClient
     from loopml.monitoring.scheduler import MonitorScheduler
+    from loopml.pipelines.schedules import ScheduleStore
+    from loopml.pipelines.triggers import PipelineScheduler, run_scheduled
 
     tracking = app.state.tracking
-    client = MonitorsClient(
-        MonitorStore(_database(tracking, app.state.settings)),
+    db = _database(tracking, app.state.settings)
+    tick_s = app.state.settings.scheduler_tick_s
+    monitors = MonitorsClient(
+        MonitorStore(db),
         tracking.artifacts,
         local_actor(),
         tracking,  # batch monitors find batch scorings among the runs
     )
-    return MonitorScheduler(client).start()
+    pipelines = ScheduleStore(db)
+    return [
+        MonitorScheduler(monitors, tick_s=tick_s).start(),
+        PipelineScheduler(pipelines, run_scheduled(tracking), tick_s=tick_s).start(),
+    ]
 
 
 # --- errors -----------------------------------------------------------------

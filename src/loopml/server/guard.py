@@ -45,7 +45,16 @@ logger = logging.getLogger("loopml.server")
 # resource that carries the grant), and resources whose rules the auth service
 # applies itself (accounts, tokens, grants, the audit log).
 OBJECT_KINDS = frozenset(
-    {"experiment", "run", "artifact", "logged_model", "dataset", "registered_model", "monitor"}
+    {
+        "experiment",
+        "run",
+        "artifact",
+        "logged_model",
+        "dataset",
+        "registered_model",
+        "monitor",
+        "pipeline",
+    }
 )
 SERVICE_KINDS = frozenset({"account", "token", "permission", "audit"})
 RESOURCE_KINDS = OBJECT_KINDS | SERVICE_KINDS

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, func, select
 
 from loopml.core.clock import now_ms
 from loopml.store.database import Database
@@ -51,6 +51,17 @@ def claim(
         .returning(schedule_claims.c.due_ms)  # rowcount is -1 on psycopg: ask for the row
     )
     return conn.execute(statement).first() is not None
+
+
+def last_claimed(db: Database, kind: str, name: str) -> int | None:
+    """The latest due time claimed for ``name`` of ``kind`` (None: never), a scheduler's cursor."""
+    with db.read() as conn:
+        found = conn.execute(
+            select(func.max(schedule_claims.c.due_ms)).where(
+                schedule_claims.c.kind == kind, schedule_claims.c.name == name
+            )
+        ).scalar_one_or_none()
+    return None if found is None else int(found)
 
 
 def forget(db: Database, kind: str, name: str) -> None:
