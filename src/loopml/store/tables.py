@@ -757,3 +757,51 @@ tuning_journal = Table(
     Column("seq", BigInteger, primary_key=True),
     Column("log", Text, nullable=False),
 )
+
+# --- continuous-training policies ----------------------------------------------------
+# A policy (its whole specification as JSON) and its runs: each run is a state
+# machine persisted row by row (state, what it has learned so far as JSON, and
+# a lease so exactly one worker advances it at a time); every transition is
+# also kept as an event, the run's history.
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("spec", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+policy_runs = Table(
+    "policy_runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column(
+        "policy", String(128), ForeignKey("policies.name", ondelete="CASCADE"), nullable=False
+    ),
+    Column("state", String(32), nullable=False),
+    Column("trigger", Text, nullable=False),
+    Column("data", Text, nullable=False, default="{}"),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("lease_owner", String(256)),
+    Column("lease_until_ms", BigInteger),
+    Index("ix_policy_runs_policy_state", "policy", "state"),
+)
+
+policy_events = Table(
+    "policy_events",
+    metadata,
+    Column("event_id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "run_id", String(32), ForeignKey("policy_runs.run_id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("from_state", String(32)),
+    Column("to_state", String(32), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Index("ix_policy_events_run_id", "run_id"),
+)
