@@ -47,7 +47,9 @@ def chain(n: int = 4) -> list[int]:
 HELPER = "def scale(x):\n    return x * {factor}\n"
 
 
-def _chain(write: Callable[[str, str], ModuleType], name: str, offset: str, factor: str) -> ModuleType:
+def _chain(
+    write: Callable[[str, str], ModuleType], name: str, offset: str, factor: str
+) -> ModuleType:
     helper = f"{name}_helper"
     write(helper, HELPER.format(factor=factor))
     return write(name, CHAIN.format(helper=helper, offset=offset))
@@ -139,7 +141,9 @@ def any_client(
         opened = Client(tmp_path / "home")
     else:
         monkeypatch.setenv("LOOPML_HOME", str(tmp_path / "home"))
-        monkeypatch.setenv("LOOPML_DATABASE_URL", request.getfixturevalue("postgres_databases").create())
+        monkeypatch.setenv(
+            "LOOPML_DATABASE_URL", request.getfixturevalue("postgres_databases").create()
+        )
         opened = Client()
     yield opened
     opened.close()

@@ -69,7 +69,9 @@ def test_a_failed_step_keeps_its_inputs_and_error(client: Client, tmp_path: obje
     assert step.info.status == "FAILED"
     assert tags["loopml.step.error.type"] == "builtins.ValueError"
     assert tags["loopml.step.error.message"] == "attempt 1: bad input"
-    assert 'raise ValueError(f"attempt {attempt}: bad input")' in tags["loopml.step.error.traceback"]
+    assert (
+        'raise ValueError(f"attempt {attempt}: bad input")' in tags["loopml.step.error.traceback"]
+    )
     assert step.data.params == {"counter": f"{tmp_path}/n"}
     assert json.loads(tags["loopml.step.inputs"]) == {}
 

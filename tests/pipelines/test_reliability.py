@@ -39,7 +39,10 @@ def test_a_step_past_its_timeout_is_killed_and_reported(client: Client) -> None:
     error = run.steps["sleepy"].error
     assert error is not None
     assert error.short_type == "StepTimeout"
-    assert error.message == "step 'sleepy' ran past its timeout of 0.5 s; its worker process was killed"
+    assert (
+        error.message
+        == "step 'sleepy' ran past its timeout of 0.5 s; its worker process was killed"
+    )
     assert run.steps["after_sleep"].status == StepStatus.SKIPPED
     assert run.steps["double"].status == StepStatus.COMPLETED  # the other branch ran on
 

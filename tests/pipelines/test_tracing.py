@@ -29,7 +29,14 @@ def test_the_dag_comes_from_passing_outputs() -> None:
 
 def test_repeated_calls_get_numbered_nodes_and_tuples_split_outputs() -> None:
     graph = flows.frames.graph()
-    assert set(graph.nodes) == {"make_frame", "split", "summarize", "to_array", "to_table", "scaled"}
+    assert set(graph.nodes) == {
+        "make_frame",
+        "split",
+        "summarize",
+        "to_array",
+        "to_table",
+        "scaled",
+    }
     assert graph.nodes["split"].outputs == 2
     assert graph.nodes["to_array"].args["frame"] == Refs((Ref("split", 1),))
     assert graph.nodes["scaled"].is_map
@@ -78,7 +85,9 @@ def test_a_missing_pipeline_parameter_is_refused(client: Client) -> None:
 
 
 def test_parameters_of_the_wrong_type_are_refused(client: Client) -> None:
-    with pytest.raises(InvalidParameter, match=r"pipeline 'fan' parameter 'n' expects int, got str"):
+    with pytest.raises(
+        InvalidParameter, match=r"pipeline 'fan' parameter 'n' expects int, got str"
+    ):
         flows.fan.run({"n": "five"}, client=client)
     with pytest.raises(InvalidParameter, match=r"parameter 'n' expects int, got bool"):
         flows.fan.run({"n": True}, client=client)
@@ -118,7 +127,9 @@ def test_using_a_placeholder_as_a_value_explains_why() -> None:
 
 
 def test_an_unknown_executor_lists_the_known_ones(client: Client) -> None:
-    with pytest.raises(InvalidParameter, match=r"unknown executor 'dask'; known executors: .*inline"):
+    with pytest.raises(
+        InvalidParameter, match=r"unknown executor 'dask'; known executors: .*inline"
+    ):
         flows.fan.run({"n": 2}, client=client, executor="dask")
     with pytest.raises(InvalidParameter, match=r"executor 'process': .*unexpected keyword"):
         get_executor("process", workers=3)

@@ -58,16 +58,17 @@ class RayExecutor(Executor):
     def start(self, parallelism_hint: int) -> None:
         import ray
 
+        if self.address:
+            check_reachable(self.address)
         if not ray.is_initialized():
             self._init(ray)
-        self._remote = ray.remote(run_task).options(max_retries=0)
+        self._remote = ray.remote(max_retries=0)(run_task)
 
     def _init(self, ray: Any) -> None:
         options = dict(self.init_options)
         options.setdefault("include_dashboard", False)
         options.setdefault("log_to_driver", True)
         if self.address:
-            check_reachable(self.address)
             try:
                 ray.init(address=self.address, **options)
             except (ConnectionError, RuntimeError, ValueError) as error:

@@ -8,6 +8,7 @@ parameters, and runs it for real: cached, retried, in parallel, recorded.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
@@ -90,10 +91,7 @@ class Pipeline(Generic[P, R]):
 
         graph = self.graph(params)
         chosen = get_executor(executor, **dict(executor_options or {}))
-        if client is None:
-            import loopml
-
-            client = loopml.get_client()
+        client = client if client is not None else default_client()
         settings = RunSettings(
             client=client,
             executor=chosen,
@@ -107,6 +105,19 @@ class Pipeline(Generic[P, R]):
             tags=dict(tags or {}),
         )
         return Runner(graph, settings).run()
+
+
+def default_client() -> TrackingClient:
+    """``loopml.get_client()``: the client ``loopml.set_tracking_uri`` chose, else the default.
+
+    Looked up on the package at run time rather than imported: ``loopml`` itself
+    sits above every layer (it re-exports evaluation and tuning).
+    """
+    from loopml.tracking.client import TrackingClient
+
+    client = sys.modules["loopml"].get_client()
+    assert isinstance(client, TrackingClient)
+    return client
 
 
 @overload

@@ -57,9 +57,9 @@ def resume(
         InvalidParameter: not a pipeline run, or its pipeline cannot be imported.
     """
     if client is None:
-        import loopml
+        from loopml.pipelines.pipeline import default_client
 
-        client = loopml.get_client()
+        client = default_client()
     view = get_pipeline_run(client, run_id)
     tags = view.run.data.tags
     target = tags.get(TARGET_TAG, "")

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from loopml.core.clock import now_ms
+from loopml.core.errors import LoopmlError
 from loopml.pipelines.entities import (
+    ErrorInfo,
     InputValue,
     OutputRef,
     PipelineRun,
@@ -147,7 +149,11 @@ class Runner:
     def _start(self, node_ids: list[str]) -> None:
         units: list[Unit] = []
         for node_id in node_ids:
-            node_units = self.planner.units(self.graph.nodes[node_id])
+            try:
+                node_units = self.planner.units(self.graph.nodes[node_id])
+            except LoopmlError as error:  # its inputs cannot be laid out: the node fails
+                self._fail_node(node_id, ErrorInfo.of(error, retryable=False))
+                continue
             self._progress[node_id] = _Progress(len(node_units), [()] * len(node_units))
             if not node_units:
                 self._node_done(node_id)
@@ -259,6 +265,26 @@ class Runner:
             self._node_failed(node.id)
         elif progress.remaining == 0:
             self._node_done(node.id)
+
+    def _fail_node(self, node_id: str, error: ErrorInfo) -> None:
+        step = self.graph.nodes[node_id].step
+        now = now_ms()
+        record = StepRecord(
+            node_id,
+            node_id,
+            step.name,
+            StepStatus.FAILED,
+            started_ms=now,
+            ended_ms=now,
+            error=error,
+        )
+        self.records[node_id] = record
+        self._progress[node_id] = _Progress(0, [], failed=True)
+        self.recorder.step_finished(record, cacheable=False)
+        if self.settings.on_event is not None:
+            message = f"{error.short_type}: {error.message}"
+            self.settings.on_event(StepEvent(node_id, node_id, "failed", 0, message))
+        self._node_failed(node_id)
 
     def _node_done(self, node_id: str) -> None:
         node = self.graph.nodes[node_id]
