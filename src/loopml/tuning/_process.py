@@ -151,17 +151,21 @@ def serve(conn: Connection, setup_bytes: bytes) -> None:
         problem: BaseException | None = None
     except Exception as error:
         cache, problem = None, error
-    while True:
-        try:
-            # Tasks come from the process that started this worker, over its own pipe.
-            task: TrialTask | None = pickle.loads(conn.recv_bytes())  # noqa: S301
-        except EOFError:
-            return
-        if task is None:
-            return
-        if cache is None:
-            assert problem is not None
-            outcome = failed(task.number, problem)
-        else:
-            outcome = cache.run(task)
-        conn.send_bytes(encode_outcome(outcome))
+    try:
+        while True:
+            try:
+                # Tasks come from the process that started this worker, over its own pipe.
+                task: TrialTask | None = pickle.loads(conn.recv_bytes())  # noqa: S301
+            except EOFError:
+                return
+            if task is None:
+                return
+            if cache is None:
+                assert problem is not None
+                outcome = failed(task.number, problem)
+            else:
+                outcome = cache.run(task)
+            conn.send_bytes(encode_outcome(outcome))
+    finally:
+        if cache is not None:
+            cache.close()

@@ -110,6 +110,8 @@ def run_remote(key: str, setup_bytes: bytes, task: TrialTask) -> bytes:
             cache = StudyCache(decode(setup_bytes))
         except Exception as error:
             return encode_outcome(failed(task.number, error))
+        for previous in _CACHES.values():
+            previous.close()
         _CACHES.clear()
         _CACHES[key] = cache
     return encode_outcome(cache.run(task))

@@ -20,6 +20,7 @@ from loopml.tuning.trials import TrialOutcome, TrialTask, WorkerSetup, run_trial
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.storages.journal import BaseJournalBackend
 
     from loopml.store.database import Database
     from loopml.tuning.settings import TuneSettings
@@ -70,17 +71,27 @@ class StudyCache:
     def __init__(self, setup: WorkerSetup, database: Database | None = None) -> None:
         self.setup = setup
         self._database = database
+        self._backend: BaseJournalBackend | None = None
         self._study: optuna.Study | None = None
 
     def study(self) -> optuna.Study:
-        from loopml.tuning.journal import load_study
+        from loopml.tuning.journal import load_study, open_backend
 
         if self._study is None:
-            self._study = load_study(self.setup.journal, self.setup.pruner, self._database)
+            self._backend = open_backend(self.setup.journal, self._database)
+            self._study = load_study(self._backend, self.setup.journal.journal, self.setup.pruner)
         return self._study
 
     def run(self, task: TrialTask) -> TrialOutcome:
         return run_trial(self.setup, task, StudyReporter(self.study, task.trial_id))
+
+    def close(self) -> None:
+        """Release the journal's connections (a worker's own, never the caller's)."""
+        from loopml.tuning.journal import close_backend
+
+        if self._backend is not None:
+            close_backend(self._backend)
+        self._backend = self._study = None
 
 
 class InlineExecutor:
@@ -105,6 +116,7 @@ class InlineExecutor:
 
     def close(self) -> None:
         self._queue.clear()
+        self._cache.close()
 
 
 def open_executor(

@@ -63,6 +63,7 @@ class SqlJournalBackend(BaseJournalBackend):
     """
 
     def __init__(self, database: Database | str, journal: str) -> None:
+        self._owns_db = isinstance(database, str)
         self._db = Database(database) if isinstance(database, str) else database
         self.journal = journal
 
@@ -101,13 +102,18 @@ class SqlJournalBackend(BaseJournalBackend):
         with self._db.write() as conn:
             found = conn.execute(last).scalar()
             start = 0 if found is None else int(found) + 1
-            conn.execute(
-                insert(_journal),
-                [
-                    {"journal": self.journal, "seq": start + i, "log": text}
-                    for i, text in enumerate(texts)
-                ],
-            )
+            rows = [
+                {"journal": self.journal, "seq": start + i, "log": text}
+                for i, text in enumerate(texts)
+            ]
+            # One multi-row INSERT, not executemany: a lost race is then one plain
+            # statement error, not an aborted psycopg pipeline logged as noise.
+            conn.execute(insert(_journal).values(rows))
+
+    def close(self) -> None:
+        """Release the connections of a database this backend opened from a URL."""
+        if self._owns_db:
+            self._db.dispose()
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as (URL, journal): a copy in another process opens its own engine."""
@@ -134,22 +140,27 @@ def journal_for(client: Any, study_name: str) -> JournalSpec:
     return JournalSpec("file", str(folder / f"{study_name}.journal"), study_name)
 
 
-def open_storage(spec: JournalSpec, database: Database | None = None) -> JournalStorage:
-    """Optuna storage over ``spec``; pass the open ``database`` to share its engine."""
+def open_backend(spec: JournalSpec, database: Database | None = None) -> BaseJournalBackend:
+    """The journal backend of ``spec``; pass the open ``database`` to share its engine."""
     if spec.kind == "file":
         Path(spec.location).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(spec.location))
+        return JournalFileBackend(spec.location)
     target = database if database is not None and database.url == spec.location else spec.location
-    return JournalStorage(SqlJournalBackend(target, spec.journal))
+    return SqlJournalBackend(target, spec.journal)
+
+
+def close_backend(backend: BaseJournalBackend) -> None:
+    if isinstance(backend, SqlJournalBackend):
+        backend.close()
 
 
 def load_study(
-    spec: JournalSpec, pruner: optuna.pruners.BasePruner, database: Database | None = None
+    backend: BaseJournalBackend, study_name: str, pruner: optuna.pruners.BasePruner
 ) -> optuna.Study:
     """The study as a worker sees it: the shared pruner, a sampler that is never asked."""
     return optuna.load_study(
-        study_name=spec.journal,
-        storage=open_storage(spec, database),
+        study_name=study_name,
+        storage=JournalStorage(backend),
         sampler=optuna.samplers.RandomSampler(),
         pruner=pruner,
     )

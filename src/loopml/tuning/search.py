@@ -306,11 +306,12 @@ def _open_study(
 ) -> optuna.Study:
     """Create the study in its journal, or continue the one of that name."""
     import optuna
+    from optuna.storages.journal import JournalStorage
 
-    from loopml.tuning.journal import open_storage
+    from loopml.tuning.journal import open_backend
 
     study = optuna.create_study(
-        storage=open_storage(setup.journal, database),
+        storage=JournalStorage(open_backend(setup.journal, database)),
         study_name=settings.study_name,
         direction=settings.direction,
         sampler=settings.build_sampler(),
