@@ -15,6 +15,7 @@ from loopml.cli import (
     models,
     monitors,
     permissions,
+    pipelines,
     runs,
     tokens,
 )
@@ -39,6 +40,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
 app.add_typer(models.app, name="models")
 app.add_typer(monitors.app, name="monitors")
+app.add_typer(pipelines.app, name="pipelines")
 app.add_typer(endpoints.app, name="endpoints")
 app.command("whoami")(accounts.whoami)
 app.add_typer(accounts.users, name="users")

@@ -178,7 +178,6 @@ class Runner:
 
     def _submit(self, unit: Unit) -> None:
         unit.attempt += 1
-        unit.started_ms = unit.started_ms or now_ms()
         step = unit.node.step
         task = Task(
             task_id=f"{unit.id}#{unit.attempt}",
@@ -200,6 +199,7 @@ class Runner:
         unit = self._running.pop(result.task_id, None)
         if unit is None:
             return
+        unit.started_ms = unit.started_ms or result.started_ms  # the first attempt's start
         if result.error is None:
             self._complete(unit, StepStatus.COMPLETED, result.outputs, ended=result.ended_ms)
             return
