@@ -103,7 +103,7 @@ def test_run_a_file_target_inline_and_show_it(flow: Path) -> None:
     document = json.loads(shown.output)
     assert document["target"] == f"{flow}:squares"
     assert document["executor"] == "inline"
-    assert [s["step"] for s in document["steps"]][0] == "numbers"
+    assert document["steps"][0]["step"] == "numbers"
     table = said(invoke("show", run_id))
     assert f"squares ({run_id}) FINISHED" in table
     assert "square[2] completed" in table
