@@ -49,8 +49,10 @@ def window_performance(
     *,
     task: str,
     segments: tuple[str, ...] = (),
+    routes: tuple[str, ...] | None = None,
 ) -> WindowPerformance:
-    """Performance of ``endpoint``'s answers in ``[start_ms, end_ms)`` that have labels."""
+    """Performance of ``endpoint``'s answers in ``[start_ms, end_ms)`` that have labels
+    (only those answered by ``routes``, when given: a canary against the rest)."""
     from loopml.predictions import read
 
     if task not in TASKS:
@@ -68,6 +70,8 @@ def window_performance(
     predicted: list[Any] = []
     segment_values: dict[str, list[Any]] = {column: [] for column in segments}
     for record in logged.to_pylist():
+        if routes is not None and record["route"] not in routes:
+            continue
         outputs = json.loads(record["outputs"])
         count = len(outputs) if isinstance(outputs, list) else 1
         rows += count

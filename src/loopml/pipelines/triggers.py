@@ -22,7 +22,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from sqlalchemy import select
 from loopml.core.cron import latest_tick
 from loopml.pipelines.schedules import Schedule, ScheduleStore, Trigger
 from loopml.store.claims import claim, last_claimed
+from loopml.store.database import Database
 from loopml.store.tables import alerts, data_versions
 
 logger = logging.getLogger("loopml.pipelines")
@@ -105,59 +106,16 @@ class PipelineScheduler:
                 found.append(Firing(schedule.name, "cron", tick))
         if schedule.triggers:
             since = last_claimed(self.store.db, EVENT_CLAIM, schedule.name)
-            event = self._newest_event(schedule, since or schedule.created_ms, now_ms)
+            event = newest_event(
+                self.store.db,
+                schedule.name,
+                schedule.triggers,
+                since or schedule.created_ms,
+                now_ms,
+            )
             if event is not None:
                 found.append(event)
         return found
-
-    def _newest_event(self, schedule: Schedule, since_ms: int, now_ms: int) -> Firing | None:
-        events = [
-            event
-            for trigger in schedule.triggers
-            if (event := self._event(schedule.name, trigger, since_ms, now_ms)) is not None
-        ]
-        return max(events, key=lambda e: e.due_ms, default=None)
-
-    def _event(self, name: str, trigger: Trigger, since_ms: int, now_ms: int) -> Firing | None:
-        with self.store.db.read() as conn:
-            if trigger.on == "dataset":
-                row = conn.execute(
-                    select(data_versions.c.version, data_versions.c.created_ms)
-                    .where(
-                        data_versions.c.name == trigger.name,
-                        data_versions.c.created_ms > since_ms,
-                        data_versions.c.created_ms <= now_ms,
-                    )
-                    .order_by(data_versions.c.created_ms.desc(), data_versions.c.version.desc())
-                    .limit(1)
-                ).first()
-                if row is None:
-                    return None
-                return Firing(
-                    name, str(trigger), int(row.created_ms), f"{trigger.name}@{row.version}"
-                )
-            return self._alert_event(conn, name, trigger, since_ms, now_ms)
-
-    def _alert_event(
-        self, conn: Any, name: str, trigger: Trigger, since_ms: int, now_ms: int
-    ) -> Firing | None:
-        """The newest alert of the monitor (and rule) that started firing in (since, now]."""
-        rows = conn.execute(
-            select(alerts.c.alert)
-            .where(alerts.c.monitor == trigger.name, alerts.c.updated_ms > since_ms)
-            .order_by(alerts.c.updated_ms.desc())
-        )
-        newest: Firing | None = None
-        for (raw,) in rows:
-            alert = json.loads(raw)
-            started = int(alert.get("started_ms", 0))
-            if trigger.rule is not None and alert.get("rule") != trigger.rule:
-                continue
-            if not since_ms < started <= now_ms:
-                continue
-            if newest is None or started > newest.due_ms:
-                newest = Firing(name, str(trigger), started, str(alert.get("alert_id", "")))
-        return newest
 
     def start(self) -> PipelineScheduler:
         if self._thread is None:
@@ -178,6 +136,60 @@ class PipelineScheduler:
                 self.run_due()
             except Exception:
                 logger.exception("the pipeline scheduler's tick failed")
+
+
+def newest_event(
+    db: Database, name: str, triggers: Sequence[Trigger], since_ms: int, now_ms: int
+) -> Firing | None:
+    """The newest event in (since, now] among ``triggers`` (a dataset version, an alert)."""
+    events = [
+        event
+        for trigger in triggers
+        if (event := _event(db, name, trigger, since_ms, now_ms)) is not None
+    ]
+    return max(events, key=lambda e: e.due_ms, default=None)
+
+
+def _event(db: Database, name: str, trigger: Trigger, since_ms: int, now_ms: int) -> Firing | None:
+    with db.read() as conn:
+        if trigger.on == "dataset":
+            row = conn.execute(
+                select(data_versions.c.version, data_versions.c.created_ms)
+                .where(
+                    data_versions.c.name == trigger.name,
+                    data_versions.c.created_ms > since_ms,
+                    data_versions.c.created_ms <= now_ms,
+                )
+                .order_by(data_versions.c.created_ms.desc(), data_versions.c.version.desc())
+                .limit(1)
+            ).first()
+            if row is None:
+                return None
+            detail = f"{trigger.name}@{row.version}"
+            return Firing(name, str(trigger), int(row.created_ms), detail)
+        return _alert_event(conn, name, trigger, since_ms, now_ms)
+
+
+def _alert_event(
+    conn: Any, name: str, trigger: Trigger, since_ms: int, now_ms: int
+) -> Firing | None:
+    """The newest alert of the monitor (and rule) that started firing in (since, now]."""
+    rows = conn.execute(
+        select(alerts.c.alert)
+        .where(alerts.c.monitor == trigger.name, alerts.c.updated_ms > since_ms)
+        .order_by(alerts.c.updated_ms.desc())
+    )
+    newest: Firing | None = None
+    for (raw,) in rows:
+        alert = json.loads(raw)
+        started = int(alert.get("started_ms", 0))
+        if trigger.rule is not None and alert.get("rule") != trigger.rule:
+            continue
+        if not since_ms < started <= now_ms:
+            continue
+        if newest is None or started > newest.due_ms:
+            newest = Firing(name, str(trigger), started, str(alert.get("alert_id", "")))
+    return newest
 
 
 def run_scheduled(client: Any) -> Launch:

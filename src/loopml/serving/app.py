@@ -436,7 +436,13 @@ class ServingApp:
         self._record(request_id, served, data, predictions, started)
         self._shadow(request_id, state, None, request)
         response = json(200, {"predictions": predictions})
-        response.headers = [*JSON, (b"x-request-id", request_id.encode())]
+        response.headers = [
+            *JSON,
+            (b"x-request-id", request_id.encode()),
+            # which release answered: a canary or an A/B arm is visible to the caller
+            (b"x-model-version", str(model.version).encode()),
+            (b"x-route", served.route.name.encode()),
+        ]
         return response, labels
 
 
