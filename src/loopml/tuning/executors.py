@@ -76,10 +76,12 @@ class StudyCache:
 
     def study(self) -> optuna.Study:
         from loopml.tuning.journal import load_study, open_backend
+        from loopml.tuning.settings import build_pruner
 
         if self._study is None:
             self._backend = open_backend(self.setup.journal, self._database)
-            self._study = load_study(self._backend, self.setup.journal.journal, self.setup.pruner)
+            pruner = build_pruner(self.setup.pruner)
+            self._study = load_study(self._backend, self.setup.journal.journal, pruner)
         return self._study
 
     def run(self, task: TrialTask) -> TrialOutcome:

@@ -25,7 +25,7 @@ from loopml.tracking.validation import check_key
 from loopml.tuning.entities import JournalSpec, TrialRecord, TuningResult
 from loopml.tuning.executors import Executor, open_executor, running
 from loopml.tuning.recording import TuningRecorder
-from loopml.tuning.settings import TuneSettings, check_settings
+from loopml.tuning.settings import TuneSettings, build_pruner, check_settings
 from loopml.tuning.space import SearchSpace, parse_space
 from loopml.tuning.trials import (
     TrialOutcome,
@@ -132,7 +132,7 @@ def tune(
 
     journal = journal_for(client, settings.study_name)
     database = _database(client, journal)
-    setup = WorkerSetup(objective, takes_trial, settings.build_pruner(), journal)
+    setup = WorkerSetup(objective, takes_trial, settings.pruner, journal)
     recorder = TuningRecorder(client, settings)
     try:
         with running(open_executor(settings, setup, database)) as pool:
@@ -315,7 +315,7 @@ def _open_study(
         study_name=settings.study_name,
         direction=settings.direction,
         sampler=settings.build_sampler(),
-        pruner=setup.pruner,
+        pruner=build_pruner(settings.pruner),
         load_if_exists=True,
     )
     existing = study.direction.name.lower()

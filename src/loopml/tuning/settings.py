@@ -71,20 +71,25 @@ class TuneSettings:
             return optuna.samplers.CmaEsSampler(seed=self.seed)
         return optuna.samplers.TPESampler(seed=self.seed)
 
-    def build_pruner(self) -> optuna.pruners.BasePruner:
-        """The pruner every process decides with (it reads the shared journal)."""
-        import optuna
 
-        if not isinstance(self.pruner, str):
-            pruner: optuna.pruners.BasePruner = self.pruner
-            return pruner
-        built: dict[str, type[optuna.pruners.BasePruner]] = {
-            "median": optuna.pruners.MedianPruner,
-            "hyperband": optuna.pruners.HyperbandPruner,
-            "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
-            "none": optuna.pruners.NopPruner,
-        }
-        return built[self.pruner]()
+def build_pruner(pruner: Any) -> optuna.pruners.BasePruner:
+    """The pruner a checked ``pruner`` option (a name or an Optuna pruner) stands for.
+
+    Every process builds its own from the option, so a worker that never sees an
+    intermediate value never imports Optuna for it.
+    """
+    import optuna
+
+    if not isinstance(pruner, str):
+        built: optuna.pruners.BasePruner = pruner
+        return built
+    by_name: dict[str, type[optuna.pruners.BasePruner]] = {
+        "median": optuna.pruners.MedianPruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+        "none": optuna.pruners.NopPruner,
+    }
+    return by_name[pruner]()
 
 
 def check_settings(

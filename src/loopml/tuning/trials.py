@@ -36,7 +36,6 @@ from loopml.core.errors import InvalidParameter
 from loopml.tuning.entities import TrialState
 
 if TYPE_CHECKING:
-    import optuna
 
     from loopml.tuning.entities import JournalSpec
 
@@ -79,7 +78,7 @@ class WorkerSetup:
 
     objective: Callable[..., Any]
     takes_trial: bool
-    pruner: optuna.pruners.BasePruner
+    pruner: Any  # the checked option: a name, or an Optuna pruner
     journal: JournalSpec
 
 
@@ -132,16 +131,14 @@ def run_trial(
     report: Callable[[int, float], bool],
 ) -> TrialOutcome:
     """Call the objective for ``task``; any exception it raises becomes a FAIL outcome."""
-    import optuna
-
     started = time.monotonic()
     handle = TrialHandle(task.number, task.params, report)
     try:
         args = (dict(task.params), handle) if setup.takes_trial else (dict(task.params),)
         value, model, metrics = read_result(setup.objective(*args))
-    except (TrialPruned, optuna.TrialPruned):
-        return TrialOutcome(task.number, "PRUNED", duration_s=time.monotonic() - started)
     except Exception as error:
+        if _is_pruned(error):
+            return TrialOutcome(task.number, "PRUNED", duration_s=time.monotonic() - started)
         return failed(task.number, error, time.monotonic() - started)
     return TrialOutcome(
         task.number, "COMPLETE", value, model, metrics, duration_s=time.monotonic() - started
@@ -230,6 +227,14 @@ def encode_outcome(outcome: TrialOutcome) -> bytes:
     except Exception as error:
         message = f"the returned model could not be sent back: {type(error).__name__}: {error}"
         return encode(died(outcome.number, message))
+
+
+def _is_pruned(error: Exception) -> bool:
+    """Ours, or Optuna's (only raised by code that imported Optuna, so no import here)."""
+    optuna = sys.modules.get("optuna")
+    return isinstance(error, TrialPruned) or (
+        optuna is not None and isinstance(error, optuna.TrialPruned)
+    )
 
 
 def _own_module(objective: object) -> ModuleType | None:
