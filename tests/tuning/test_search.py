@@ -246,6 +246,26 @@ def test_a_define_by_run_space_and_a_timeout(client: Client) -> None:
     assert result.best_params["leaves"] == 2 ** result.best_params["depth"]
 
 
+def test_an_interrupted_search_closes_every_run(client: Client, trial_runs: TrialRuns) -> None:
+    def interrupted_on_trial_two(params: dict[str, Any], trial: TrialHandle) -> float:
+        if trial.number == 2:
+            raise KeyboardInterrupt
+        return float(params["x"])
+
+    with pytest.raises(KeyboardInterrupt):
+        tune(interrupted_on_trial_two, SPACE, 5, executor="inline", client=client)
+    (parent,) = [
+        run for run in client.search_runs(["0"]).items if "loopml.tuning.trial" not in run.data.tags
+    ]
+    assert parent.info.status == "KILLED"
+    runs = trial_runs(parent.info.run_id)
+    assert {n: run.info.status for n, run in runs.items()} == {
+        0: "FINISHED",
+        1: "FINISHED",
+        2: "KILLED",
+    }
+
+
 def test_a_tracking_server_keeps_the_journal_in_a_local_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,8 +7,10 @@ even have been created (so no run, experiment or journal entry can exist).
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,35 @@ def test_an_unreachable_ray_address_is_named_before_anything_runs(client: Client
 def test_a_malformed_ray_address_is_named(client: Client) -> None:
     with pytest.raises(InvalidParameter, match="ray_address 'nowhere' must be host:port"):
         loopml.tune(_never_called, SPACE, 2, executor="ray", ray_address="nowhere", client=client)
+
+
+def test_an_objective_that_cannot_reach_worker_processes_is_refused(client: Client) -> None:
+    lock = threading.Lock()
+
+    def holds_a_lock(params: dict[str, Any]) -> float:
+        with lock:
+            return float(params["x"])
+
+    with pytest.raises(InvalidParameter, match="objective cannot be sent to worker processes"):
+        loopml.tune(holds_a_lock, SPACE, 2, executor="process", client=client)
+    assert _nothing_written(client)
+
+
+def test_the_cmaes_sampler_needs_its_package(client: Client) -> None:
+    if importlib.util.find_spec("cmaes") is not None:
+        result = loopml.tune(
+            lambda params: -((params["x"] - 0.3) ** 2),
+            SPACE,
+            4,
+            sampler="cmaes",
+            executor="inline",
+            client=client,
+        )
+        assert result.count("COMPLETE") == 4
+        return
+    with pytest.raises(InvalidParameter, match="sampler 'cmaes' needs the cmaes package"):
+        loopml.tune(_never_called, SPACE, 2, sampler="cmaes", client=client)
+    assert _nothing_written(client)
 
 
 def _nothing_written(client: Client) -> bool:

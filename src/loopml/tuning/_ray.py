@@ -63,12 +63,13 @@ class RayExecutor:
     def start(self) -> None:
         import ray
 
+        setup_bytes = encode_setup(self._setup)  # an unpicklable objective fails before Ray
         if not ray.is_initialized():
             address = self._address or os.environ.get(RAY_ADDRESS_ENV) or None
             _connect(ray, address)
             self._started_ray = True
         _check_journal_reachable(ray, self._setup.journal)
-        self._setup_ref = ray.put(encode_setup(self._setup))
+        self._setup_ref = ray.put(setup_bytes)
         self._remote = ray.remote(num_cpus=1, max_retries=0)(run_remote)
 
     def submit(self, task: TrialTask) -> None:

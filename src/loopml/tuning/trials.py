@@ -36,7 +36,6 @@ from loopml.core.errors import InvalidParameter
 from loopml.tuning.entities import TrialState
 
 if TYPE_CHECKING:
-
     from loopml.tuning.entities import JournalSpec
 
 RESULT_KEYS = ("score", "model", "metrics")
@@ -200,17 +199,28 @@ def encode_setup(setup: WorkerSetup) -> bytes:
     shipped by value too: a worker may not have it on its path (Ray workers only
     get the driver's working directory), while installed libraries it uses are
     imported there as usual.
+
+    Raises:
+        InvalidParameter: the objective (or what it holds) cannot be pickled.
     """
     import cloudpickle
 
     module = _own_module(setup.objective)
-    if module is None:
-        return encode(setup)
-    cloudpickle.register_pickle_by_value(module)
+    if module is not None and module.__name__ in cloudpickle.list_registry_pickle_by_value():
+        module = None  # registered by its owner: leave it so
+    if module is not None:
+        cloudpickle.register_pickle_by_value(module)
     try:
         return encode(setup)
+    except Exception as error:
+        raise InvalidParameter(
+            f"objective cannot be sent to worker processes ({type(error).__name__}: {error}); "
+            "keep unpicklable state (locks, connections, open files) out of it, or use "
+            "executor='inline'"
+        ) from None
     finally:
-        cloudpickle.unregister_pickle_by_value(module)
+        if module is not None:
+            cloudpickle.unregister_pickle_by_value(module)
 
 
 def decode(data: bytes) -> Any:
