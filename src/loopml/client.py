@@ -34,8 +34,12 @@ def resolve_uri(uri: str | os.PathLike[str] | None) -> str | None:
 class Client(TrackingClient):
     """The Python SDK: tracking today; registry, data and serving join it later."""
 
-    def __init__(self, uri: str | os.PathLike[str] | None = None) -> None:
-        resolved = resolve_uri(uri)
+    def __init__(
+        self, uri: str | os.PathLike[str] | None = None, *, settings: Settings | None = None
+    ) -> None:
+        """``uri``: a local path or ``http(s)://`` server; or ``settings`` of an embedded
+        store (a server's own, for work it does as itself)."""
+        resolved = resolve_uri(uri) if settings is None else ""
         self.uri = resolved
         if resolved and resolved.startswith(("http://", "https://")):
             from loopml.artifacts.http import HttpArtifactStore
@@ -47,7 +51,7 @@ class Client(TrackingClient):
             self._registry: RegistryClient | RestRegistry | None = None
             return
         home = resolved.removeprefix("file://") if resolved else None
-        settings = Settings.from_env(home)
+        settings = settings if settings is not None else Settings.from_env(home)
         from loopml.artifacts import ArtifactStore
         from loopml.store.database import Database
         from loopml.tracking._sql import SqlTrackingStore

@@ -180,12 +180,12 @@ def test_the_schedulers_run_with_the_server_only_when_asked(
     import threading
 
     def scheduler_threads() -> list[threading.Thread]:
-        names = ("loopml-monitor-scheduler", "loopml-pipeline-scheduler")
+        names = ("loopml-monitor-scheduler", "loopml-pipeline-scheduler", "loopml-policy-scheduler")
         return [t for t in threading.enumerate() if t.name in names]
 
     with make_client(create_app(settings)):
         assert scheduler_threads() == []
     asked = dataclasses.replace(settings, scheduler=True)
     with make_client(create_app(asked)):
-        assert len(scheduler_threads()) == 2
+        assert len(scheduler_threads()) == 3
     assert scheduler_threads() == []

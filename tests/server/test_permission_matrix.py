@@ -176,6 +176,7 @@ class Target:
     monitor: str = ""
     alert_id: str = ""  # a firing alert of the monitor
     schedule: str = ""  # a pipeline schedule
+    policy: str = ""  # a continuous-training policy of the registered model
 
     @property
     def artifacts(self) -> str:
@@ -272,11 +273,26 @@ def _schedule(**call: Any) -> Build:
     return lambda t, n: Call(path={"name": t.schedule}, **call)
 
 
+def _policy(**call: Any) -> Build:
+    return lambda t, n: Call(path={"name": t.policy}, **call)
+
+
+def policy_body(name: str, target: Target) -> dict[str, Any]:
+    return {
+        "name": name,
+        "endpoint": "ep",
+        "model": target.registered_model,
+        "action": {"pipeline": "json:dumps"},
+        "gates": {"data": f"data:{target.dataset}@1", "target": "x"},
+    }
+
+
 SUITE = {"name": "s", "expectations": [{"not_null": {"column": "id"}}]}
 DV = "/api/loopml/v1/datasets"
 RM = "/api/loopml/v1/models/{name}"
 MON = "/api/loopml/v1/monitors"
 PS = "/api/loopml/v1/pipelines/schedules"
+POL = "/api/loopml/v1/policies"
 RV = f"{RM}/versions/{{version}}"
 
 MODEL_JSON = json.dumps(
@@ -530,6 +546,16 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("GET", f"{PS}/{{name}}"): Endpoint("read", _schedule()),
     ("PUT", f"{PS}/{{name}}/enabled"): Endpoint("edit", _schedule(json={"enabled": True})),
     ("DELETE", f"{PS}/{{name}}"): Endpoint("manage", _schedule(), destructive=True),
+    # policies: grants live on each policy; making one also needs edit on its model
+    ("GET", POL): Endpoint("read", lambda t, n: Call(), aimed=False),
+    ("POST", POL): Endpoint(
+        "edit", lambda t, n: Call(json=policy_body(f"pol-new-{n}", t)), creates=True
+    ),
+    ("GET", f"{POL}/{{name}}"): Endpoint("read", _policy()),
+    ("GET", f"{POL}/{{name}}/runs"): Endpoint("read", _policy()),
+    ("PUT", f"{POL}/{{name}}/enabled"): Endpoint("edit", _policy(json={"enabled": True})),
+    ("POST", f"{POL}/{{name}}/runs"): Endpoint("edit", _policy()),
+    ("DELETE", f"{POL}/{{name}}"): Endpoint("manage", _policy(), destructive=True),
 }
 
 
@@ -967,7 +993,15 @@ def _populate(world: World, who: str, name: str) -> Target:
         )
         assert response.status_code == 200, response.text
     _populate_registry(world, who, target)
-    return _populate_schedule(world, who, _populate_monitor(world, who, target))
+    target = _populate_schedule(world, who, _populate_monitor(world, who, target))
+    return _populate_policy(world, who, target)
+
+
+def _populate_policy(world: World, who: str, target: Target) -> Target:
+    name = f"pol-{target.name}"
+    made = world.client.post(POL, json=policy_body(name, target), headers=world.headers[who])
+    assert made.status_code == 200, made.text
+    return dataclasses.replace(target, policy=name)
 
 
 def _populate_schedule(world: World, who: str, target: Target) -> Target:
@@ -1069,6 +1103,10 @@ def _world(home: Path, default: str) -> Iterator[World]:
     service.grant(local, "reader", "pipeline", schedule_a, Permission.READ)
     service.grant(local, "viewer", "pipeline", schedule_a, Permission.EDIT)
     service.grant(local, "service", "pipeline", schedule_a, Permission.EDIT)
+    policy_a = world.targets["A"].policy
+    service.grant(local, "reader", "policy", policy_a, Permission.READ)
+    service.grant(local, "viewer", "policy", policy_a, Permission.EDIT)
+    service.grant(local, "service", "policy", policy_a, Permission.EDIT)
     model_a = world.targets["A"].registered_model
     service.grant(local, "reader", "registered_model", model_a, Permission.READ)
     service.grant(local, "viewer", "registered_model", model_a, Permission.EDIT)

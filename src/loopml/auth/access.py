@@ -28,7 +28,14 @@ SCOPE_CEILING = {
 }
 # The kinds of object that carry grants; everything else is checked through one of
 # them (a run through its experiment). The one list the permissions API accepts.
-GRANTABLE_KINDS = ("experiment", "dataset", "registered_model", "monitor", "pipeline")
+GRANTABLE_KINDS = (
+    "experiment",
+    "dataset",
+    "registered_model",
+    "monitor",
+    "pipeline",
+    "policy",
+)
 # The scopes an account of each role may give its tokens.
 ROLE_SCOPES = {
     Role.VIEWER: (Scope.READ,),

@@ -16,6 +16,7 @@ from loopml.cli import (
     monitors,
     permissions,
     pipelines,
+    policies,
     runs,
     tokens,
 )
@@ -42,6 +43,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(monitors.app, name="monitors")
 app.add_typer(pipelines.app, name="pipelines")
 app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(policies.app, name="policies")
 app.command("whoami")(accounts.whoami)
 app.add_typer(accounts.users, name="users")
 app.add_typer(accounts.service_accounts, name="service-accounts")

@@ -23,6 +23,7 @@ from loopml.store.tables import (
     logged_models,
     monitors,
     pipeline_schedules,
+    policies,
     registered_models,
     runs,
 )
@@ -36,6 +37,7 @@ def build_access(settings: Settings, db: Database) -> AccessControl:
         **registry_resolvers(db),
         **named_resolver(db, "monitor", monitors.c.name),
         **named_resolver(db, "pipeline", pipeline_schedules.c.name),
+        **named_resolver(db, "policy", policies.c.name),
     }
     return AccessControl(service, settings.auth, resolvers=resolvers)
 

@@ -27,7 +27,14 @@ from loopml.core.config import Settings
 from loopml.core.errors import LoopmlError, Unauthenticated
 from loopml.data._sql import SqlDataStore
 from loopml.registry import SqlRegistryStore
-from loopml.server import auth_api, data_api, monitoring_api, pipelines_api, registry_api
+from loopml.server import (
+    auth_api,
+    data_api,
+    monitoring_api,
+    pipelines_api,
+    policies_api,
+    registry_api,
+)
 from loopml.server.access import build_access
 from loopml.server.guard import request_id
 from loopml.server.hardening import install_hardening
@@ -80,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry_api.router, prefix=registry_api.PREFIX)
     app.include_router(monitoring_api.router, prefix=monitoring_api.PREFIX)
     app.include_router(pipelines_api.router, prefix=pipelines_api.PREFIX)
+    app.include_router(policies_api.router, prefix=policies_api.PREFIX)
     install_openapi(app)
     return app
 
@@ -107,12 +115,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     for scheduler in schedulers:
         scheduler.close()
+    runner = getattr(app.state, "policy_runner", None)
+    if runner is not None:
+        runner.client.close()
     app.state.idempotency.db.dispose()
 
 
 def _schedulers(app: FastAPI) -> list[Any]:
-    """Run due monitors and pipelines from this server (``LOOPML_SCHEDULER=true``)."""
+    """Run due monitors, pipelines and policies from this server (``LOOPML_SCHEDULER=true``)."""
     from loopml.auth import local_actor
+    from loopml.automation import PolicyScheduler
     from loopml.monitoring.monitors import MonitorStore
     from loopml.monitoring.runner import MonitorsClient
     from loopml.monitoring.scheduler import MonitorScheduler
@@ -132,6 +144,7 @@ def _schedulers(app: FastAPI) -> list[Any]:
     return [
         MonitorScheduler(monitors, tick_s=tick_s).start(),
         PipelineScheduler(pipelines, run_scheduled(tracking), tick_s=tick_s).start(),
+        PolicyScheduler(policies_api.shared_runner(app), tick_s=tick_s).start(),
     ]
 
 

@@ -173,6 +173,10 @@ def _existing(request: Request, kind: str, resource_id: str) -> str:
         from loopml.monitoring.monitors import MonitorStore
 
         return MonitorStore(request.app.state.registry_store.db).get(resource_id).name
+    if kind == "policy":
+        from loopml.automation.store import PolicyStore
+
+        return PolicyStore(request.app.state.registry_store.db).get(resource_id).policy.name
     if kind == "pipeline":
         from loopml.pipelines.schedules import ScheduleStore
 

@@ -54,6 +54,7 @@ OBJECT_KINDS = frozenset(
         "registered_model",
         "monitor",
         "pipeline",
+        "policy",
     }
 )
 SERVICE_KINDS = frozenset({"account", "token", "permission", "audit"})
