@@ -133,7 +133,8 @@ def _read_until_complete(url: str, journal: str, barrier: Barrier, reads: Any) -
     backend.read_logs(0)
     barrier.wait(WAIT_S)
     snapshots, total = 0, WRITERS * APPENDS * BATCH
-    while True:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
         logs = backend.read_logs(0)
         _check_consistent(logs)
         snapshots += 1
@@ -170,8 +171,13 @@ def test_concurrent_writer_processes_lose_and_reorder_nothing(database_url: str)
     )
     for process in processes:
         process.start()
-    for process in processes:
-        process.join(WAIT_S)
+    try:
+        for process in processes:
+            process.join(WAIT_S)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
     assert [p.exitcode for p in processes] == [0] * len(processes)
     assert reads.get(timeout=WAIT_S) >= 1
     final = SqlJournalBackend(database_url, journal)
