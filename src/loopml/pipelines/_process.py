@@ -22,6 +22,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -89,11 +90,27 @@ class ProcessExecutor(Executor):
         self._context: Any = worker_context()
         self._workers: list[_Worker] = []
         self._pending: deque[Task] = deque()
+        self._starting: threading.Thread | None = None
 
     def start(self, parallelism_hint: int) -> None:
-        """Start the workers the DAG can use now; they boot while the driver records."""
-        for _ in range(min(self.max_workers, max(1, parallelism_hint))):
-            self._workers.append(self._spawn())
+        """Start the workers the DAG can use now, in the background.
+
+        The first start also starts the fork server (a fresh interpreter that
+        imports this package): that overlaps with the driver's own start-up work
+        (opening the store, creating the run) instead of coming before it.
+        """
+        count = min(self.max_workers, max(1, parallelism_hint))
+        self._starting = threading.Thread(
+            target=lambda: self._workers.extend(self._spawn() for _ in range(count)),
+            name="loopml-worker-start",
+            daemon=True,
+        )
+        self._starting.start()
+
+    def _started(self) -> None:
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
 
     def _spawn(self) -> _Worker:
         parent, child = multiprocessing.Pipe(duplex=True)
@@ -105,6 +122,7 @@ class ProcessExecutor(Executor):
         return _Worker(process, parent)
 
     def submit(self, task: Task) -> None:
+        self._started()
         self._pending.append(task)
         self._dispatch()
 
@@ -137,6 +155,7 @@ class ProcessExecutor(Executor):
         return None
 
     def poll(self, timeout_s: float | None) -> list[TaskResult]:
+        self._started()
         busy = [w for w in self._workers if w.task is not None]
         if not busy:
             return []
@@ -185,6 +204,7 @@ class ProcessExecutor(Executor):
         worker.process.join(5)
 
     def close(self) -> None:
+        self._started()
         for worker in list(self._workers):
             if not worker.used:  # still booting, perhaps: nothing to wait for
                 self._retire(worker)

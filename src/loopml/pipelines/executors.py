@@ -74,7 +74,7 @@ def get_executor(name: str | Executor, **options: Any) -> Executor:
     """
     if isinstance(name, Executor):
         return name
-    known = known_executors()
+    known = BUILTIN_EXECUTORS if name in BUILTIN_EXECUTORS else known_executors()
     if name not in known:
         raise InvalidParameter(
             f"unknown executor {name!r}; known executors: {', '.join(sorted(known))}"

@@ -121,6 +121,12 @@ class Graph:
         state[node_id] = 2
         ordered.append(node_id)
 
+    def width(self) -> int:
+        """How many tasks can run at once at the start: the roots, or a constant fan-out."""
+        roots = [node for node in self.nodes.values() if not node.upstream()]
+        fans = [len(n.map_items.value) for n in roots if isinstance(n.map_items, Const)]
+        return max([len(roots), *fans])
+
     def downstream(self, roots: set[str]) -> set[str]:
         """Every node that depends, directly or not, on one of ``roots`` (roots excluded)."""
         children: dict[str, set[str]] = {node_id: set() for node_id in self.nodes}

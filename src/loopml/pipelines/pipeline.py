@@ -87,24 +87,30 @@ class Pipeline(Generic[P, R]):
                 type, an unknown executor; nothing has run.
         """
         from loopml.pipelines.executors import Executor, get_executor
-        from loopml.pipelines.runner import Runner, RunSettings
 
         graph = self.graph(params)
         chosen = get_executor(executor, **dict(executor_options or {}))
-        client = client if client is not None else default_client()
-        settings = RunSettings(
-            client=client,
-            executor=chosen,
-            executor_name=executor if not isinstance(executor, Executor) else chosen.name,
-            cache=cache,
-            experiment=experiment or self.experiment,
-            target=target if target is not None else target_of(self),
-            reuse=dict(reuse or {}),
-            resumed_from=resumed_from,
-            on_event=on_event,
-            tags=dict(tags or {}),
-        )
-        return Runner(graph, settings).run()
+        chosen.start(graph.width())  # workers boot while the driver opens the store
+        try:
+            from loopml.pipelines.runner import Runner, RunSettings
+
+            settings = RunSettings(
+                client=client if client is not None else default_client(),
+                executor=chosen,
+                executor_name=executor if not isinstance(executor, Executor) else chosen.name,
+                cache=cache,
+                experiment=experiment or self.experiment,
+                target=target if target is not None else target_of(self),
+                reuse=dict(reuse or {}),
+                resumed_from=resumed_from,
+                on_event=on_event,
+                tags=dict(tags or {}),
+            )
+            runner = Runner(graph, settings)
+        except BaseException:
+            chosen.close()
+            raise
+        return runner.run()
 
 
 def default_client() -> TrackingClient:

@@ -29,7 +29,7 @@ from loopml.pipelines.entities import (
     StepStatus,
 )
 from loopml.pipelines.executors import Executor
-from loopml.pipelines.graph import Const, Graph
+from loopml.pipelines.graph import Graph
 from loopml.pipelines.materializers import registered
 from loopml.pipelines.recording import (
     RESUMED_TAG,
@@ -86,7 +86,10 @@ class _Progress:
 
 
 class Runner:
-    """Runs one traced graph to the end (see the module docstring)."""
+    """Runs one traced graph to the end (see the module docstring).
+
+    The executor must have been started; the runner closes it when the run ends.
+    """
 
     def __init__(self, graph: Graph, settings: RunSettings) -> None:
         self.graph = graph
@@ -107,14 +110,17 @@ class Runner:
         self._sequence = itertools.count()
 
     def run(self) -> PipelineRun:
-        experiment_id = experiment_id_for(self.client, self.settings.experiment)
-        self.store = store = open_store(self.client, experiment_id)
-        artifacts: Any = self.client.artifacts
-        self.values = ValueStore(StoreSpec.of(artifacts), artifacts)
-        self.planner = Planner(self.values, self.done.__getitem__, self._dataset_digest)
-        self.recorder = Recorder(self.client, store, experiment_id)
+        try:
+            experiment_id = experiment_id_for(self.client, self.settings.experiment)
+            self.store = store = open_store(self.client, experiment_id)
+            artifacts: Any = self.client.artifacts
+            self.values = ValueStore(StoreSpec.of(artifacts), artifacts)
+            self.planner = Planner(self.values, self.done.__getitem__, self._dataset_digest)
+            self.recorder = Recorder(self.client, store, experiment_id)
+        except BaseException:
+            self.executor.close()
+            raise
         started = now_ms()
-        self.executor.start(self._width())
         status = "FAILED"
         try:
             self.recorder.start_run(self.graph.name, self._tags(), self._document())
@@ -317,12 +323,6 @@ class Runner:
 
     def _failed(self) -> bool:
         return any(r.status == StepStatus.FAILED for r in self.records.values())
-
-    def _width(self) -> int:
-        """How many tasks may run at once at the start: roots, or a constant fan-out."""
-        roots = [self.graph.nodes[n] for n, parents in self._waiting.items() if not parents]
-        fans = [len(n.map_items.value) for n in roots if isinstance(n.map_items, Const)]
-        return max([len(roots), *fans])
 
     def _tags(self) -> dict[str, str]:
         tags = dict(self.settings.tags)
