@@ -516,6 +516,38 @@ def print_table(summaries: dict[tuple[str, str, str], dict[str, Any]]) -> None:
     )
 
 
+def run_scenario(
+    scenario: Scenario,
+    repeats: int,
+    work: Path,
+    stamp: str,
+    runs: dict[tuple[str, str, str], list[Measured]],
+) -> None:
+    for workload in WORKLOADS:
+        key = (scenario.tool, scenario.executor, workload)
+        for mode in ["cold"] * repeats + ["warm"]:
+            measured = measure(scenario, workload, mode, work, stamp)
+            runs.setdefault(key, []).append(measured)
+            _log(f"{'/'.join(key)} {mode}: {_shown(measured)}")
+
+
+def run_prefect(
+    repeats: int, work: Path, stamp: str, runs: dict[tuple[str, str, str], list[Measured]]
+) -> None:
+    """Prefect's server runs only while Prefect is measured: it must not tax the others."""
+    try:
+        server = start_prefect(work)
+    except ServerStartError as error:
+        _log(f"prefect: server failed to start: {error}")
+        return
+    try:
+        server.wait_settled()
+        run_scenario(prefect_scenario(work, server), repeats, work, stamp, runs)
+    finally:
+        server.save_log(stamp)
+        server.stop()
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tools", default="loopml,prefect,kedro", help="a subset, comma-separated")
@@ -541,32 +573,17 @@ def main(argv: list[str]) -> int:
         ("kedro", KEDRO_FLOWS),
     ):
         (work / f"flows_{name}.py").write_text(text)
-    server: PrefectServer | None = None
     runs: dict[tuple[str, str, str], list[Measured]] = {}
     try:
-        scenarios: list[Scenario] = []
         if "loopml" in tools:
             executors = ["process"] if args.quick or args.no_ray else ["process", "ray"]
-            scenarios += loopml_scenarios(work, executors)
-        if "prefect" in tools:
-            try:
-                server = start_prefect(work)
-                scenarios.append(prefect_scenario(work, server))
-            except ServerStartError as error:
-                _log(f"prefect: server failed to start: {error}")
+            for scenario in loopml_scenarios(work, executors):
+                run_scenario(scenario, repeats, work, stamp, runs)
         if "kedro" in tools:
-            scenarios.append(kedro_scenario())
-        for scenario in scenarios:
-            for workload in WORKLOADS:
-                key = (scenario.tool, scenario.executor, workload)
-                for mode in ["cold"] * repeats + ["warm"]:
-                    measured = measure(scenario, workload, mode, work, stamp)
-                    runs.setdefault(key, []).append(measured)
-                    _log(f"{'/'.join(key)} {mode}: {_shown(measured)}")
+            run_scenario(kedro_scenario(), repeats, work, stamp, runs)
+        if "prefect" in tools:
+            run_prefect(repeats, work, stamp, runs)
     finally:
-        if server is not None:
-            server.save_log(stamp)
-            server.stop()
         shutil.rmtree(work, ignore_errors=True)
     summaries = {key: summarize(measured) for key, measured in runs.items()}
     print_table(summaries)

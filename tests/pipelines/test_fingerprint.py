@@ -29,7 +29,7 @@ def clean(text: str) -> str:
     return {helpers}.tidy(shout(local_helper(json.dumps(text))))
 '''
 
-HELPERS = '''
+HELPERS = """
 def tidy(text):
     return text.replace("  ", " "){tidy_extra}
 
@@ -40,7 +40,7 @@ def shout(text):
 
 def unused(text):
     return text{unused_extra}
-'''
+"""
 
 
 def _hash(write: Callable[[str, str], ModuleType], suffix: str = "!", **helper: str) -> str:
@@ -73,9 +73,9 @@ def test_docstrings_decorators_and_comments_do_not_count(
 
 def test_functions_without_a_source_file_hash_their_bytecode() -> None:
     namespace: dict[str, object] = {}
-    exec("def f(x):\n    return x + 1\n", namespace)  # noqa: S102  (code with no file)
+    exec("def f(x):\n    return x + 1\n", namespace)  # code with no file
     first = code_hash(namespace["f"])  # type: ignore[arg-type]
-    exec("def f(x):\n    return x + 2\n", namespace)  # noqa: S102
+    exec("def f(x):\n    return x + 2\n", namespace)
     assert code_hash(namespace["f"]) != first  # type: ignore[arg-type]
 
 
@@ -100,7 +100,7 @@ def test_canonical_json_and_what_counts_as_json() -> None:
     assert not is_jsonable({"a": object()})
 
 
-STEP_WITH_EXTRAS = '''
+STEP_WITH_EXTRAS = """
 from loopml.pipelines import pipeline, step
 
 
@@ -112,7 +112,7 @@ def report(n: int) -> int:
 @pipeline
 def reporting(n: int = 1) -> int:
     return report(n)
-'''
+"""
 
 
 def test_declared_extra_inputs_rerun_a_step_when_they_change(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from loopml.client import Client
+from loopml.pipelines import pipeline, step
 from loopml.pipelines._sql import SqlPipelineStore
 from loopml.pipelines._tracking import TrackingPipelineStore
 from loopml.pipelines.history import get_pipeline_run, list_runs
@@ -98,3 +99,19 @@ def test_both_stores_write_step_runs_that_read_back_the_same(client: Client) -> 
     for field in ("run_name", "user_id", "status", "start_time", "end_time", "lifecycle_stage"):
         assert getattr(one.info, field) == getattr(other.info, field)
     assert one.info.artifact_uri.replace(bulk, plain) == other.info.artifact_uri
+
+
+@step
+def garbled() -> int:
+    raise ValueError("bad\x00byte \ud800")
+
+
+@pipeline
+def garbling() -> int:
+    return garbled()
+
+
+def test_an_error_message_no_database_would_store_is_escaped(client: Client) -> None:
+    run = garbling.run(client=client, executor="inline")
+    (step_run,) = get_pipeline_run(client, run.run_id).steps
+    assert step_run.data.tags["loopml.step.error.message"] == "bad\\x00byte \\ud800"

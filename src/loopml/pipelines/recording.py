@@ -69,7 +69,16 @@ def param_text(value: Any) -> str:
 
 def fit_param(value: str) -> str:
     """Params over MLflow's length limit are recorded by their hash."""
+    value = storable(value)
     return value if len(value) <= MAX_PARAM_VALUE_LENGTH else f"sha256:{sha256_text(value)}"
+
+
+def storable(text: str) -> str:
+    """Text any database holds: NUL and lone surrogates escaped (a step's message may have them)."""
+    if "\x00" not in text and text.isascii():
+        return text
+    escaped = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return escaped.replace("\x00", "\\x00")
 
 
 def step_run(record: StepRecord, pipeline: str, parent_run_id: str) -> StepRun:
@@ -92,9 +101,11 @@ def step_run(record: StepRecord, pipeline: str, parent_run_id: str) -> StepRun:
     if record.source_run_id:
         tags[SOURCE_TAG] = record.source_run_id
     if record.error is not None:
-        tags["loopml.step.error.type"] = record.error.error_type[:MAX_TAG_VALUE_LENGTH]
-        tags["loopml.step.error.message"] = record.error.message[:MAX_TAG_VALUE_LENGTH]
-        tags["loopml.step.error.traceback"] = record.error.traceback[-MAX_TAG_VALUE_LENGTH:]
+        tags["loopml.step.error.type"] = storable(record.error.error_type)[:MAX_TAG_VALUE_LENGTH]
+        tags["loopml.step.error.message"] = storable(record.error.message)[:MAX_TAG_VALUE_LENGTH]
+        tags["loopml.step.error.traceback"] = storable(record.error.traceback)[
+            -MAX_TAG_VALUE_LENGTH:
+        ]
     params = {key: fit_param(value) for key, value in sorted(record.params.items())[:100]}
     return StepRun(
         run_name=record.unit[:250],
