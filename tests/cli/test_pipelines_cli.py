@@ -125,14 +125,14 @@ def test_list_shows_pipeline_runs_newest_first(flow: Path) -> None:
 def test_a_failed_run_exits_1_and_resume_finishes_it(flow: Path, home: Path) -> None:
     switch = home / "switch"
     switch.write_text("fail")
-    failed = invoke("run", "cli_flow:gated", "-p", f"switch={switch}")
+    failed = invoke("run", "cli_flow:gated", "-p", f"switch={switch}", "-x", "inline")
     assert failed.exit_code == 1
     assert "gate: RuntimeError: the switch says fail" in said(failed)
     run_id = re.search(r"FAILED gated run ([0-9a-f]{32})", said(failed)).group(1)  # type: ignore[union-attr]
     assert "gate failed" in said(invoke("show", run_id))
 
     switch.write_text("ok")
-    resumed = invoke("resume", run_id, "--json")
+    resumed = invoke("resume", run_id, "--executor", "inline", "--json")
     assert resumed.exit_code == 0, resumed.output
     report = json.loads(resumed.output)
     assert report["resumed_from"] == run_id

@@ -81,7 +81,7 @@ def test_resume_reruns_only_the_failed_step_and_its_downstream(
     switch = tmp_path / "switch"
     switch.write_text("fail")
     params = {"log": log, "switch": str(switch)}
-    failed = flows.resumable.run(params, client=client)
+    failed = flows.resumable.run(params, client=client, executor="inline")
     assert failed.status == "FAILED"
     assert failed.steps["finish"].status == StepStatus.SKIPPED
     gate = get_pipeline_run(client, failed.run_id).steps

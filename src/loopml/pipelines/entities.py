@@ -19,7 +19,8 @@ from typing import Any, TypeAlias
 from loopml.core.errors import InvalidState
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-OBJECTS_PREFIX = "pipelines/objects"
+_ROOT = re.compile(r"[0-9]+/pipeline-objects|pipelines/objects")  # see values.objects_root
+OBJECTS_PREFIX = "pipelines/objects"  # where values go when no experiment folder is known
 DEFAULT_EXPERIMENT = "pipelines"
 
 
@@ -46,11 +47,12 @@ class OutputRef:
     materializer: str
     type_name: str
     inline: str | None = None  # the canonical JSON text of a small JSON value
+    root: str = OBJECTS_PREFIX  # the folder of content-addressed values it is stored under
 
     @property
     def path(self) -> str:
         """The artifact-store path of the bytes (unused for inline values)."""
-        return f"{OBJECTS_PREFIX}/{self.sha256[:2]}/{self.sha256}"
+        return f"{self.root}/{self.sha256[:2]}/{self.sha256}"
 
     def to_dict(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -61,6 +63,8 @@ class OutputRef:
         }
         if self.inline is not None:
             doc["inline"] = self.inline
+        if self.root != OBJECTS_PREFIX:
+            doc["root"] = self.root
         return doc
 
     @classmethod
@@ -68,14 +72,16 @@ class OutputRef:
         if not isinstance(raw, Mapping):
             raise InvalidState(f"an output reference must be an object, got {raw!r:.80}")
         sha256, size, name = raw.get("sha256"), raw.get("size"), raw.get("materializer")
-        inline = raw.get("inline")
+        inline, root = raw.get("inline"), raw.get("root", OBJECTS_PREFIX)
         if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
             raise InvalidState(f"output reference has no valid sha256: {raw!r:.120}")
         if type(size) is not int or size < 0 or not isinstance(name, str):
             raise InvalidState(f"output reference has no valid size or materializer: {raw!r:.120}")
         if inline is not None and not isinstance(inline, str):
             raise InvalidState("an inline output must be JSON text")
-        return cls(sha256, size, name, str(raw.get("type", "")), inline)
+        if not isinstance(root, str) or not _ROOT.fullmatch(root):
+            raise InvalidState(f"output reference has an invalid root: {root!r:.80}")
+        return cls(sha256, size, name, str(raw.get("type", "")), inline, root)
 
 
 # A step input: one stored value, or a list of them (a mapped step's results, a list of outputs).

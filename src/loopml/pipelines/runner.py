@@ -41,7 +41,7 @@ from loopml.pipelines.recording import (
 from loopml.pipelines.store import open_store
 from loopml.pipelines.tasks import Task, TaskResult
 from loopml.pipelines.units import Planner, Unit, outputs_structure
-from loopml.pipelines.values import StoreSpec, ValueStore
+from loopml.pipelines.values import StoreSpec, ValueStore, objects_root
 from loopml.tracking.client import TrackingClient
 
 
@@ -114,7 +114,8 @@ class Runner:
             experiment_id = experiment_id_for(self.client, self.settings.experiment)
             self.store = store = open_store(self.client, experiment_id)
             artifacts: Any = self.client.artifacts
-            self.values = ValueStore(StoreSpec.of(artifacts), artifacts)
+            location = self.client.get_experiment(experiment_id).artifact_location
+            self.values = ValueStore(StoreSpec.of(artifacts, objects_root(location)), artifacts)
             self.planner = Planner(self.values, self.done.__getitem__, self._dataset_digest)
             self.recorder = Recorder(self.client, store, experiment_id)
         except BaseException:

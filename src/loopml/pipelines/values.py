@@ -17,7 +17,7 @@ import io
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from loopml.pipelines.entities import InputValue, OutputRef
+from loopml.pipelines.entities import OBJECTS_PREFIX, InputValue, OutputRef
 from loopml.pipelines.materializers import materializer_for, materializer_named
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class StoreSpec:
     kind: str  # "local" or "http"
     location: str
     storage_options: dict[str, Any] = field(default_factory=dict)
+    objects_root: str = OBJECTS_PREFIX  # the folder new values are written under
 
     def open(self) -> ArtifactRepository:
         if self.kind == "http":
@@ -45,16 +46,26 @@ class StoreSpec:
         return ArtifactStore(self.location, self.storage_options)
 
     @classmethod
-    def of(cls, artifacts: object) -> StoreSpec:
+    def of(cls, artifacts: object, objects_root: str = OBJECTS_PREFIX) -> StoreSpec:
         """The spec of a client's artifact store (``client.artifacts``)."""
         from loopml.artifacts import ArtifactStore
 
         if isinstance(artifacts, ArtifactStore):
-            return cls("local", artifacts.root, dict(artifacts.storage_options))
+            return cls("local", artifacts.root, dict(artifacts.storage_options), objects_root)
         base_url = getattr(artifacts, "base_url", None)
         if isinstance(base_url, str):
-            return cls("http", base_url)
+            return cls("http", base_url, {}, objects_root)
         raise TypeError(f"cannot hand {type(artifacts).__name__} to pipeline workers")
+
+
+def objects_root(artifact_location: str) -> str:
+    """Values live in their experiment's folder (``<id>/pipeline-objects``), so a server's
+    permissions on the experiment cover them; elsewhere under ``pipelines/objects``."""
+    prefix = "mlflow-artifacts:"
+    experiment = artifact_location.removeprefix(prefix).strip("/")
+    if artifact_location.startswith(prefix) and experiment.isdigit():
+        return f"{int(experiment)}/pipeline-objects"
+    return OBJECTS_PREFIX
 
 
 class ValueStore:
@@ -81,7 +92,9 @@ class ValueStore:
         type_name = f"{kind.__module__}.{kind.__qualname__}"
         if materializer.name == "json" and len(data) <= min(INLINE_LIMIT, inline_budget):
             return OutputRef(sha256, len(data), "json", type_name, data.decode())
-        ref = OutputRef(sha256, len(data), materializer.name, type_name)
+        ref = OutputRef(
+            sha256, len(data), materializer.name, type_name, None, self.spec.objects_root
+        )
         if not self.artifacts.exists(ref.path):
             self.artifacts.put(ref.path, data, expected_sha256=sha256)
         return ref
@@ -112,12 +125,12 @@ class ValueStore:
         return ref.inline is not None or self.artifacts.exists(ref.path)
 
 
-_stores: dict[tuple[str, str], ValueStore] = {}
+_stores: dict[tuple[str, str, str], ValueStore] = {}
 
 
 def value_store(spec: StoreSpec) -> ValueStore:
     """The process's store for ``spec`` (workers reuse one across tasks)."""
-    key = (spec.kind, spec.location)
+    key = (spec.kind, spec.location, spec.objects_root)
     if key not in _stores:
         _stores[key] = ValueStore(spec)
     return _stores[key]
