@@ -95,32 +95,3 @@ def test_db_upgrade_is_idempotent(home: Path) -> None:
     assert "migrated to" in first.output
     second = runner.invoke(app, ["db", "upgrade"])
     assert "already at" in second.output
-
-
-@pytest.mark.slow
-def test_demo_trains_tracks_and_says_how_to_browse(home: Path) -> None:
-    result = runner.invoke(app, ["demo", "--runs", "2"])
-    assert result.exit_code == 0, result.output
-    assert "best run" in result.output
-    assert "loopml runs show" in result.output
-    client = Client(home)
-    experiment = client.get_experiment_by_name("demo-breast-cancer")
-    assert experiment is not None
-    runs = client.search_runs([experiment.experiment_id]).items
-    assert len(runs) == 2
-    for run in runs:
-        assert {"val_accuracy", "val_roc_auc", "val_log_loss"} <= {m.key for m in run.data.metrics}
-        assert {f.path for f in client.list_artifacts(run.info.run_id, "model")} == {
-            "model/loopml-manifest.json",
-            "model/loopml-model.json",
-            "model/model.skops",
-        }
-        assert run.dataset_inputs[0].dataset.name == "breast-cancer"
-    assert "registered demo-breast-cancer: v1 is the first champion" in result.output
-    champion = client.registry.get_model_version_by_alias("demo-breast-cancer", "champion")
-    evaluated = client.registry.evaluations("demo-breast-cancer", champion.version)
-    assert "size" in evaluated[-1].result["segment"]
-    again = runner.invoke(app, ["demo", "--runs", "1"])
-    assert again.exit_code == 0, again.output
-    assert "registered demo-breast-cancer: v2 " in again.output  # promoted or gated out
-    assert client.registry.gate_checks("demo-breast-cancer", 2)

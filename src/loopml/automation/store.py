@@ -85,6 +85,12 @@ class Transition:
         return dict(self.__dict__)
 
 
+def _describe(trigger: Mapping[str, Any]) -> str:
+    """``alert:watch/drift (alert 3f2a...)``: what started a run, for people."""
+    detail = trigger.get("detail")
+    return str(trigger.get("reason", "?")) + (f" ({detail})" if detail else "")
+
+
 def _record(row: Mapping[Any, Any]) -> PolicyRecord:
     return PolicyRecord(
         Policy.from_dict(json.loads(row["spec"])),
@@ -201,7 +207,7 @@ class PolicyStore:
                     updated_ms=at,
                 )
             )
-            self._event(conn, run.run_id, None, "triggered", at, json.dumps(run.trigger))
+            self._event(conn, run.run_id, None, "triggered", at, _describe(run.trigger))
             self._audit(conn, actor, "policy.run", name, run.to_dict(), "")
         return run
 

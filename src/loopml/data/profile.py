@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from loopml.core.arrow import table_from_pandas
 from loopml.core.errors import InvalidParameter
 from loopml.data.sql import is_dataframe
 
@@ -181,7 +182,7 @@ class _Scan:
 def _open(con: duckdb.DuckDBPyConnection, source: Any) -> _Scan:
     if is_dataframe(source):
         try:
-            source = pa.Table.from_pandas(source, preserve_index=False)
+            source = table_from_pandas(source)
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as error:
             raise InvalidParameter(f"cannot profile this DataFrame: {error}") from error
     if isinstance(source, pa.Table):

@@ -50,6 +50,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from loopml.core.arrow import table_from_pandas
 from loopml.core.errors import InvalidParameter
 from loopml.data.sql import is_dataframe
 
@@ -377,7 +378,7 @@ def _offsets(column: pa.Array) -> Any:
 def _open(source: Any) -> _Source:
     if is_dataframe(source):
         try:
-            table = pa.Table.from_pandas(source, preserve_index=False)
+            table = table_from_pandas(source)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
             raise InvalidParameter(f"cannot store this DataFrame: {error}") from error
         return _Source(table.schema, iter(table.to_batches(BATCH_ROWS)))

@@ -163,14 +163,18 @@ class MonitorsClient:
         version = self.client.data.get(reference)
         return self.client.data.read_pandas(version.ref), version.ref
 
-    def run(self, name: str, *, end_ms: int | None = None) -> Checked:
-        """Compare the window ending at ``end_ms`` (default now) with the reference."""
+    def run(self, name: str, *, end_ms: int | None = None, start_ms: int | None = None) -> Checked:
+        """Compare the window ending at ``end_ms`` (default now) with the reference.
+
+        ``start_ms`` overrides the monitor's window length for this run (a replay
+        of traffic whose windows are not the wall clock's, as in the demo).
+        """
         from loopml.monitoring.compare import compare
         from loopml.monitoring.profile import Profile
 
         monitor = self.store.get(name)
         end = end_ms if end_ms is not None else now_ms()
-        start = end - monitor.window_s * 1000
+        start = start_ms if start_ms is not None else end - monitor.window_s * 1000
         if monitor.settings.get("batch"):
             current = batch_frame(self.client, monitor.endpoint, start, end)
         else:

@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from loopml.core.arrow import table_from_pandas
 from loopml.core.errors import InvalidParameter
 from loopml.data.sql import is_dataframe, quote
 
@@ -107,7 +108,7 @@ def present(expression: str, arrow_type: pa.DataType) -> str:
 
 def _from_pandas(frame: Any) -> pa.Table:
     try:
-        return pa.Table.from_pandas(frame, preserve_index=False)
+        return table_from_pandas(frame)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise InvalidParameter(f"cannot read this DataFrame as a table: {error}") from error
 
