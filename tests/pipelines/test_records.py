@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 from loopml.client import Client
-from loopml.pipelines import pipeline, step
+from loopml.pipelines import get_pipeline_run, list_pipeline_runs, pipeline, step
 from loopml.pipelines._sql import SqlPipelineStore
 from loopml.pipelines._tracking import TrackingPipelineStore
-from loopml.pipelines.history import get_pipeline_run, list_runs
 from loopml.pipelines.recording import experiment_id_for
 from loopml.pipelines.store import StepRun
 from loopml.store.database import Database
@@ -59,7 +58,7 @@ def test_cache_hits_are_recorded_with_their_source(client: Client) -> None:
     hits = {s.info.run_name: s.data.tags for s in view.steps}
     assert hits["total"]["loopml.step.cache_hit"] == "true"
     assert hits["total"]["loopml.step.source_run"] == first.steps["total"].run_id
-    assert [r.info.run_id for r in list_runs(client)] == [second.run_id, first.run_id]
+    assert [r.info.run_id for r in list_pipeline_runs(client)] == [second.run_id, first.run_id]
 
 
 def test_a_failed_step_keeps_its_inputs_and_error(client: Client, tmp_path: object) -> None:

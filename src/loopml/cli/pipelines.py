@@ -122,9 +122,9 @@ def list_runs(
     as_json: JsonOption = False,
 ) -> None:
     """Recent pipeline runs, newest first."""
-    from loopml.pipelines.history import list_runs as recent
+    from loopml.pipelines.history import list_pipeline_runs
 
-    runs = recent(open_client(uri), experiment, max_results)
+    runs = list_pipeline_runs(open_client(uri), experiment, max_results)
     if as_json:
         print_json([_run_summary(r) for r in runs])
         return

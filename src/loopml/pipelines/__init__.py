@@ -22,6 +22,10 @@
 
     run = squares.run({"n": 100})           # process pool; executor="ray" or "inline"
     run.result()                            # 328350; a second run is all cache hits
+    resume(run.run_id)                      # after a failure: re-run what failed, reuse the rest
+
+or from a shell: ``loopml pipelines run module:squares -p n=100``, then
+``loopml pipelines list|show|resume``.
 
 Importing this package loads no executor backend (Ray), no tracking store and
 no data library; those load when a pipeline runs.
@@ -40,14 +44,23 @@ from loopml.pipelines.pipeline import Pipeline, pipeline
 from loopml.pipelines.steps import Step, StepOptions, step
 
 if TYPE_CHECKING:
+    from loopml.pipelines.history import PipelineRunView, get_pipeline_run, list_pipeline_runs
     from loopml.pipelines.resumption import resume
+
+# Names whose modules import the tracking client: loaded on first use, not with @step.
+_LAZY = {
+    "PipelineRunView": "loopml.pipelines.history",
+    "get_pipeline_run": "loopml.pipelines.history",
+    "list_pipeline_runs": "loopml.pipelines.history",
+    "resume": "loopml.pipelines.resumption",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "resume":
-        from loopml.pipelines.resumption import resume
+    if name in _LAZY:
+        import importlib
 
-        return resume
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'loopml.pipelines' has no attribute {name!r}")
 
 
@@ -60,6 +73,7 @@ __all__ = [
     "Pipeline",
     "PipelineFailed",
     "PipelineRun",
+    "PipelineRunView",
     "Step",
     "StepOptions",
     "StepRecord",
@@ -67,7 +81,9 @@ __all__ = [
     "StepTimeout",
     "WorkerLost",
     "get_executor",
+    "get_pipeline_run",
     "known_executors",
+    "list_pipeline_runs",
     "pipeline",
     "register_materializer",
     "resume",

@@ -41,7 +41,7 @@ class PipelineRunView:
         return self.run.data.tags.get(PIPELINE_TAG, self.run.info.run_name)
 
 
-def list_runs(
+def list_pipeline_runs(
     client: TrackingClient, experiment: str | None = None, max_results: int = 50
 ) -> list[Run]:
     """Pipeline runs, newest first: of one experiment (name or id), or of all."""
