@@ -12,7 +12,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from loopml.client import Client
@@ -54,14 +53,20 @@ def test_two_server_workers_run_each_due_time_once(
     )
     env = {"PYTHONPATH": str(code), "LOOPML_SCHEDULER": "true", "LOOPML_SCHEDULER_TICK_S": "0.2"}
     server = start_server(workers=2, database_url=database_url, env=env)
-    api = f"{server.url}/api/loopml/v1/pipelines/schedules"
-    body = {
-        "name": "ticking", "target": "ticking_flows:every_second",
-        "cron": "* * * * * *", "executor": "inline", "params": {"label": "t"},
-    }  # fmt: skip
-    assert httpx.post(api, json=body).status_code == 200
+    from typer.testing import CliRunner
+
+    from loopml.cli.main import app
+
+    runner = CliRunner()
+    made = runner.invoke(
+        app,
+        ["pipelines", "schedule", "ticking", "ticking_flows:every_second", "--cron",
+         "* * * * * *", "--executor", "inline", "--param", "label=t", "--uri", server.url],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
     time.sleep(5)
-    assert httpx.put(f"{api}/ticking/enabled", json={"enabled": False}).status_code == 200
+    paused = runner.invoke(app, ["pipelines", "pause", "ticking", "--uri", server.url])
+    assert paused.exit_code == 0, paused.output
     time.sleep(1)  # runs already started finish
     server.stop()
 

@@ -266,3 +266,38 @@ def test_a_deleted_schedule_made_again_starts_clean(client: Client) -> None:
     from loopml.store.claims import last_claimed
 
     assert last_claimed(db, "pipeline", "nightly") is None
+
+
+def test_the_cli_schedules_lists_pauses_and_unschedules(
+    client: Client, monkeypatch: pytest.MonkeyPatch, home: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from loopml.cli.main import app
+
+    monkeypatch.setenv("LOOPML_HOME", str(home))
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    made = runner.invoke(
+        app,
+        ["pipelines", "schedule", "nightly", "scheduled_flows:nightly", "--cron", "0 3 * * *",
+         "--on", "dataset:orders", "--param", "rows=7", "--executor", "inline"],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    assert "scheduled nightly: scheduled_flows:nightly on cron 0 3 * * * and dataset:orders" in (
+        made.output
+    )
+    [listed] = json.loads(runner.invoke(app, ["pipelines", "schedules", "--json"]).output)
+    assert listed["params"] == {"rows": 7}  # typed by the pipeline's annotation
+    assert listed["triggers"] == ["dataset:orders"]
+    assert runner.invoke(app, ["pipelines", "pause", "nightly"]).exit_code == 0
+    assert store_of(client).get("nightly").enabled is False
+    refused = runner.invoke(
+        app, ["pipelines", "schedule", "bad", "/tmp/x.py:f", "--cron", "* * * * *"]
+    )
+    assert refused.exit_code == 1
+    assert "file paths are refused" in refused.output
+    assert runner.invoke(app, ["pipelines", "unschedule", "nightly"]).exit_code == 0
+    assert store_of(client).list() == []

@@ -15,6 +15,7 @@ from loopml.cli import (
     models,
     monitors,
     permissions,
+    pipeline_schedules,  # noqa: F401  (registers its commands on the pipelines group)
     pipelines,
     policies,
     runs,
