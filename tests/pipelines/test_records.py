@@ -53,7 +53,8 @@ def test_a_run_and_a_child_run_per_step_with_what_lineage_needs(client: Client) 
 
 def test_cache_hits_are_recorded_with_their_source(client: Client) -> None:
     first = flows.fan.run({"n": 1}, client=client, executor="inline")
-    second = flows.fan.run({"n": 1}, client=client, executor="inline")
+    second = flows.fan.run({"n": 1}, client=client, executor="inline", tags={"trigger": "cron"})
+    assert client.get_run(second.run_id).data.tags["trigger"] == "cron"
     view = get_pipeline_run(client, second.run_id)
     hits = {s.info.run_name: s.data.tags for s in view.steps}
     assert hits["total"]["loopml.step.cache_hit"] == "true"
