@@ -138,6 +138,26 @@ def test_migrate_once_fast_path_only_reads_the_version(fresh_db: Database) -> No
     assert not any("advisory" in q for q in queries)
 
 
+def test_the_schema_head_constant_is_alembics_head() -> None:
+    from loopml.store.database import SCHEMA_HEAD
+
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_opening_a_current_database_does_not_import_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'current.db'}"
+    Database(url).initialize()
+    code = (
+        "import sys; from loopml.store.database import Database; "
+        f"Database({url!r}).initialize(); print('alembic' in sys.modules)"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "False"
+
+
 def test_initialize_runs_once_per_database_object(db: Database) -> None:
     db.initialize()
     statements = _recorder(db)

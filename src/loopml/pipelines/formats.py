@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from loopml.core.arrow import table_from_pandas
 from loopml.core.errors import InvalidParameter
 from loopml.pipelines.fingerprint import canonical_json, is_jsonable
 from loopml.pipelines.materializers import Materializer
@@ -111,10 +112,9 @@ class SeriesMaterializer(Materializer):
         named = json.dumps({"name": value.name}) if is_jsonable(value.name) else None
         if named is None:
             raise InvalidParameter(f"a Series named {value.name!r} cannot be stored: name it")
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(frame)
+        table = table_from_pandas(frame, preserve_index=None)
         metadata = {**(table.schema.metadata or {}), b"loopml.series": named.encode()}
         pq.write_table(table.replace_schema_metadata(metadata), file)
 
