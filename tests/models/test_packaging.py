@@ -204,3 +204,27 @@ def test_missing_model_file_is_clear(tmp_path: Path, iris: Data) -> None:
     write_manifest(tmp_path / "m")
     with pytest.raises(ModelIntegrityError, match=r"model file 'model.skops' is missing"):
         load_model(tmp_path / "m")
+
+
+def test_the_same_sklearn_model_saved_twice_gives_the_same_bytes(tmp_path) -> None:
+    """skops names objects by memory address; loopml rewrites the file canonically, so a
+    model's hash says what it is (pipelines cache and compare models by it)."""
+    import hashlib
+
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from loopml.models import load_model, save_model
+
+    features, target = load_breast_cancer(return_X_y=True)
+    model = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(features, target)
+    twin = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(features, target)
+    save_model(model, tmp_path / "a")
+    save_model(twin, tmp_path / "b")  # the same model, fitted again: other addresses
+    digests = [
+        hashlib.sha256((tmp_path / name / "model.skops").read_bytes()).hexdigest()
+        for name in ("a", "b")
+    ]
+    assert digests[0] == digests[1]
+    loaded = load_model(tmp_path / "b")
+    assert (loaded.predict_proba(features) == model.predict_proba(features)).all()

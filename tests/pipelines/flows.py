@@ -309,3 +309,36 @@ def points(x: float = 3.0) -> float:
 @pipeline
 def opaque() -> Any:
     return make_opaque()
+
+
+# --- a training pipeline (the same model from every executor) ---------------------------
+
+
+@step
+def training_data(rows: int) -> pd.DataFrame:
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    return frame.sample(rows, random_state=0).reset_index(drop=True)
+
+
+@step
+def fit_model(frame: pd.DataFrame) -> Any:
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    features = frame.drop(columns="target")
+    return GradientBoostingClassifier(n_estimators=20, random_state=0).fit(
+        features, frame["target"]
+    )
+
+
+@step
+def accuracy(model: Any, frame: pd.DataFrame) -> float:
+    return float(model.score(frame.drop(columns="target"), frame["target"]))
+
+
+@pipeline
+def training(rows: int = 300) -> Any:
+    frame = training_data(rows)
+    model = fit_model(frame)
+    return model, accuracy(model, frame)

@@ -23,6 +23,13 @@ def _hashes(run: PipelineRun) -> dict[str, list[str]]:
     return {unit: [o.sha256 for o in record.outputs] for unit, record in run.steps.items()}
 
 
+def test_a_training_pipeline_makes_the_same_model_on_inline_and_process(client: Client) -> None:
+    inline = flows.training.run(client=client, executor="inline", cache=False)
+    process = flows.training.run(client=client, executor="process", cache=False)
+    assert _hashes(inline) == _hashes(process)  # the model's bytes too (canonical skops)
+    assert set(_hashes(inline)) == {"training_data", "fit_model", "accuracy"}
+
+
 def test_inline_and_process_make_identical_artifacts(client: Client) -> None:
     inline = flows.frames.run(client=client, executor="inline", cache=False)
     process = flows.frames.run(client=client, executor="process", cache=False)
@@ -63,6 +70,9 @@ def test_ray_makes_the_same_artifacts_as_the_other_executors(
     on_ray = flows.frames.run(client=client, executor="ray", cache=False)
     inline = flows.frames.run(client=client, executor="inline", cache=False)
     assert _hashes(on_ray) == _hashes(inline)
+    trained_on_ray = flows.training.run(client=client, executor="ray", cache=False)
+    trained_here = flows.training.run(client=client, executor="process", cache=False)
+    assert _hashes(trained_on_ray) == _hashes(trained_here)  # the training pipeline's model
     located_run = located.run(client=client, executor="ray", cache=False)
     assert located_run.result() != os.getpid()  # a Ray worker ran it
     assert local_ray.is_initialized()  # a Ray the caller started stays up

@@ -61,6 +61,7 @@ class SklearnFlavor(Flavor):
             import skops.io
 
             skops.io.dump(model, target)
+            canonical_skops(target)
         else:
             dump_pickle(model, target, loader)
         return {"loader": loader, "data": target.name, "model_class": _qualname(model)}
@@ -82,3 +83,45 @@ class SklearnFlavor(Flavor):
 
 def _qualname(model: object) -> str:
     return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def canonical_skops(path: Path) -> None:
+    """Rewrite a skops file so the same model always gives the same bytes.
+
+    skops names objects (and their ``.npy`` members) by ``id()``, a memory
+    address, and stamps members with the time: two saves of one model differ,
+    so a pipeline could not cache or compare models by hash. Ids become
+    1, 2, 3... in schema order, member files follow their ids, timestamps are
+    fixed; what the file means is unchanged.
+    """
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    schema = json.loads(members.pop("schema.json"))
+    ids: dict[Any, int] = {}
+    files: dict[str, str] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "__id__" in node:
+                node["__id__"] = ids.setdefault(node["__id__"], len(ids) + 1)
+            file = node.get("file")
+            if isinstance(file, str) and file in members:
+                suffix = Path(file).suffix
+                node["file"] = files.setdefault(file, f"{len(files) + 1}{suffix}")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    renamed = {files.get(name, name): data for name, data in members.items()}
+    renamed["schema.json"] = json.dumps(schema, sort_keys=True).encode()
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(renamed):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, renamed[name])
