@@ -779,9 +779,7 @@ policy_runs = Table(
     "policy_runs",
     metadata,
     Column("run_id", String(32), primary_key=True),
-    Column(
-        "policy", String(128), ForeignKey("policies.name", ondelete="CASCADE"), nullable=False
-    ),
+    Column("policy", String(128), ForeignKey("policies.name", ondelete="CASCADE"), nullable=False),
     Column("state", String(32), nullable=False),
     Column("trigger", Text, nullable=False),
     Column("data", Text, nullable=False, default="{}"),
