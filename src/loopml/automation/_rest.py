@@ -6,14 +6,10 @@ import builtins
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-import orjson
-
 from loopml.automation.client import RunHistory
 from loopml.automation.policies import Policy
 from loopml.automation.store import PolicyRecord, PolicyRun, Transition
-from loopml.core.errors import LoopmlError
-from loopml.core.http import ServerConnection, raise_for_error
+from loopml.core.http import ServerConnection
 
 API = "/api/loopml/v1/policies"
 
@@ -32,14 +28,7 @@ class RestPolicies(ServerConnection):
     """Policies on the server at ``base_url``, as the caller's credentials allow."""
 
     def _call(self, method: str, path: str = "", body: Any = None) -> Any:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        content = orjson.dumps(body) if body is not None else None
-        try:
-            response = self.http.request(method, API + path, content=content, headers=headers)
-        except httpx.TransportError as error:
-            raise LoopmlError(f"cannot reach {self.base_url}: {error}") from error
-        raise_for_error(response)
-        return response.json() if response.content else {}
+        return self.send_json(method, API + path, body)
 
     def create(self, policy: Policy) -> PolicyRecord:
         return _record(self._call("POST", "", policy.to_dict())["policy"])

@@ -20,7 +20,6 @@ the cooldown, never past the limit on runs in flight.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +30,7 @@ from loopml.automation.store import PolicyRecord, PolicyRun, PolicyStore
 from loopml.core.cron import latest_tick
 from loopml.core.errors import InvalidState
 from loopml.core.ids import new_id
+from loopml.core.ticker import Ticker
 from loopml.store.claims import claim, last_claimed, worker_name
 
 logger = logging.getLogger("loopml.automation")
@@ -59,8 +59,7 @@ class PolicyScheduler:
         self.clock = clock
         # unique per scheduler, so two in one process (threads, tests) never share a lease
         self.owner = owner or f"{worker_name()}:{new_id()[:8]}"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("loopml-policy-scheduler", tick_s, self.run_due, logger)
 
     @property
     def store(self) -> PolicyStore:
@@ -129,21 +128,8 @@ class PolicyScheduler:
         return found
 
     def start(self) -> PolicyScheduler:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._loop, name="loopml-policy-scheduler", daemon=True
-            )
-            self._thread.start()
+        self._ticker.start()
         return self
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.tick_s):
-            try:
-                self.run_due()
-            except Exception:
-                logger.exception("the policy scheduler's tick failed")
+        self._ticker.close()

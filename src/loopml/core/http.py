@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator
+from typing import Any
 
 import httpx
+import orjson
 
 from loopml.core.errors import LoopmlError, error_from_code
 
@@ -68,6 +70,25 @@ class ServerConnection:
         if self._http is not None:
             self._http.close()
             self._http = None
+
+    def send(self, method: str, path: str, body: Any = None, params: Any = None) -> httpx.Response:
+        """One JSON request; a server error comes back as our exception, a dead server
+        as one naming the address."""
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        content = orjson.dumps(body) if body is not None else None
+        try:
+            response = self.http.request(
+                method, path, content=content, params=params, headers=headers
+            )
+        except httpx.TransportError as error:
+            raise LoopmlError(f"cannot reach {self.base_url}: {error}") from error
+        raise_for_error(response)
+        return response
+
+    def send_json(self, method: str, path: str, body: Any = None, params: Any = None) -> Any:
+        """:meth:`send`, answering the decoded JSON body (``{}`` when empty)."""
+        response = self.send(method, path, body, params)
+        return response.json() if response.content else {}
 
 
 def raise_for_error(response: httpx.Response) -> None:

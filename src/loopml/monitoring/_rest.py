@@ -11,11 +11,8 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-import orjson
-
 from loopml.core.errors import LoopmlError
-from loopml.core.http import ServerConnection, raise_for_error
+from loopml.core.http import ServerConnection
 from loopml.monitoring.alerts import Alert, AlertRule
 from loopml.monitoring.monitors import Monitor, MonitorRun
 from loopml.monitoring.runner import Checked
@@ -31,22 +28,7 @@ class RestMonitors(ServerConnection):
     """Monitors on the server at ``base_url``, as the caller's credentials allow."""
 
     def _call(self, method: str, path: str, body: Any = None, params: Any = None) -> Any:
-        response = self._request(method, path, body, params)
-        return response.json() if response.content else {}
-
-    def _request(
-        self, method: str, path: str, body: Any = None, params: Any = None
-    ) -> httpx.Response:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        content = orjson.dumps(body) if body is not None else None
-        try:
-            response = self.http.request(
-                method, API + path, content=content, params=params, headers=headers
-            )
-        except httpx.TransportError as error:
-            raise LoopmlError(f"cannot reach {self.base_url}: {error}") from error
-        raise_for_error(response)
-        return response
+        return self.send_json(method, API + path, body, params)
 
     def create(
         self,
@@ -99,7 +81,7 @@ class RestMonitors(ServerConnection):
 
     def report(self, name: str, run_id: str | None = None) -> str:
         params = {"run_id": run_id} if run_id else None
-        return self._request("GET", f"/{_segment(name)}/report", params=params).text
+        return self.send("GET", f"{API}/{_segment(name)}/report", params=params).text
 
     def alerts(self, name: str, state: str | None = None) -> builtins.list[Alert]:
         found = [Alert(**a) for a in self._call("GET", f"/{_segment(name)}/alerts")["alerts"]]

@@ -14,11 +14,11 @@ that dies between its claim and its run loses that window (at most once).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 
 from loopml.core.cron import latest_tick
+from loopml.core.ticker import Ticker
 from loopml.monitoring.monitors import KIND, Monitor
 from loopml.monitoring.runner import MonitorsClient
 from loopml.store.claims import claim
@@ -49,8 +49,7 @@ class MonitorScheduler:
         self.client = client
         self.tick_s = tick_s
         self.clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("loopml-monitor-scheduler", tick_s, self.run_due, logger)
 
     def run_due(self) -> list[str]:
         """Run every due monitor once; returns the names that ran."""
@@ -69,21 +68,8 @@ class MonitorScheduler:
         return ran
 
     def start(self) -> MonitorScheduler:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._loop, name="loopml-monitor-scheduler", daemon=True
-            )
-            self._thread.start()
+        self._ticker.start()
         return self
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.tick_s):
-            try:
-                self.run_due()
-            except Exception:
-                logger.exception("the monitor scheduler's tick failed")
+        self._ticker.close()

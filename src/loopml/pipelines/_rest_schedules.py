@@ -6,11 +6,7 @@ import builtins
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-import orjson
-
-from loopml.core.errors import LoopmlError
-from loopml.core.http import ServerConnection, raise_for_error
+from loopml.core.http import ServerConnection
 from loopml.pipelines.schedules import Schedule
 
 API = "/api/loopml/v1/pipelines/schedules"
@@ -20,14 +16,7 @@ class RestSchedules(ServerConnection):
     """The server's schedules, with :class:`~loopml.pipelines.schedules.ScheduleStore`'s verbs."""
 
     def _call(self, method: str, path: str = "", body: Any = None) -> Any:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        content = orjson.dumps(body) if body is not None else None
-        try:
-            response = self.http.request(method, API + path, content=content, headers=headers)
-        except httpx.TransportError as error:
-            raise LoopmlError(f"cannot reach {self.base_url}: {error}") from error
-        raise_for_error(response)
-        return response.json() if response.content else {}
+        return self.send_json(method, API + path, body)
 
     def create(self, schedule: Schedule) -> Schedule:
         body = schedule.to_dict()

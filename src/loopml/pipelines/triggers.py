@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Any
 from sqlalchemy import select
 
 from loopml.core.cron import latest_tick
+from loopml.core.ticker import Ticker
 from loopml.pipelines.schedules import Schedule, ScheduleStore, Trigger
 from loopml.store.claims import claim, last_claimed
 from loopml.store.database import Database
@@ -77,8 +77,7 @@ class PipelineScheduler:
         self.launch = launch
         self.tick_s = tick_s
         self.clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker = Ticker("loopml-pipeline-scheduler", tick_s, self.run_due, logger)
 
     def run_due(self) -> list[Firing]:
         """Run every due schedule once; returns what ran (claimed by this worker)."""
@@ -118,24 +117,11 @@ class PipelineScheduler:
         return found
 
     def start(self) -> PipelineScheduler:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._loop, name="loopml-pipeline-scheduler", daemon=True
-            )
-            self._thread.start()
+        self._ticker.start()
         return self
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.tick_s):
-            try:
-                self.run_due()
-            except Exception:
-                logger.exception("the pipeline scheduler's tick failed")
+        self._ticker.close()
 
 
 def newest_event(
