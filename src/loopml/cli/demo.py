@@ -74,14 +74,21 @@ def _quiet_logs() -> None:
 
 
 def _say_what_next(home: Path, version: int) -> None:
+    import os
+    import shutil
+    import sys
+
     env = "" if home == Path(".loopml").resolve() else f"LOOPML_HOME={home} "
+    # after `make demo` the command is .venv/bin/loopml, not on PATH: say it as it runs
+    loopml = "loopml" if shutil.which("loopml") else os.path.relpath(sys.argv[0])
+    env += loopml
     commands = [
-        f"{env}loopml models lineage {MODEL_NAME} {version}",
-        f"{env}loopml policies history loan-retrain",
-        f"{env}loopml endpoints history loan-api",
-        f"{env}loopml monitors show loan-watch",
-        f"{env}loopml audit list --limit 30",
-        f"{env}loopml server      # then open http://127.0.0.1:5000",
+        f"{env} models lineage {MODEL_NAME} {version}",
+        f"{env} policies history loan-retrain",
+        f"{env} endpoints history loan-api",
+        f"{env} monitors show loan-watch",
+        f"{env} audit list --limit 30",
+        f"{env} server      # then open http://127.0.0.1:5000",
     ]
     console.print("look at everything it recorded:")
     for command in commands:
