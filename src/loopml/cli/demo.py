@@ -80,7 +80,8 @@ def _say_what_next(home: Path, version: int) -> None:
 
     env = "" if home == Path(".loopml").resolve() else f"LOOPML_HOME={home} "
     # after `make demo` the command is .venv/bin/loopml, not on PATH: say it as it runs
-    loopml = "loopml" if shutil.which("loopml") else os.path.relpath(sys.argv[0])
+    installed = Path(sys.executable).with_name("loopml")
+    loopml = "loopml" if shutil.which("loopml") else os.path.relpath(installed)
     env += loopml
     commands = [
         f"{env} models lineage {MODEL_NAME} {version}",
