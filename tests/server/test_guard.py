@@ -62,8 +62,8 @@ def test_known_policies(app: FastAPI) -> None:
 
 
 def test_guard_refuses_unknown_resource_kinds() -> None:
-    with pytest.raises(ValueError, match="unknown resource kind 'pipeline'"):
-        guard("pipeline", Action.READ)
+    with pytest.raises(ValueError, match="unknown resource kind 'feature_view'"):
+        guard("feature_view", Action.READ)
 
 
 def test_state_changes_are_recorded_with_actor_and_request_id(
