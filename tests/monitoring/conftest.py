@@ -50,6 +50,7 @@ def drift_frames() -> Callable[[int], tuple[pd.DataFrame, pd.DataFrame]]:
     def make(n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         if n not in cache:
             cache[n] = (_frame(n, 1000 + n, False), _frame(n, 2000 + n, True))
-        return cache[n]
+        reference, current = cache[n]
+        return reference.copy(), current.copy()  # a test that edits its frames edits its own
 
     return make
