@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
@@ -63,3 +64,24 @@ def open_client(uri: str | None) -> Client:
 def _close_opened_clients() -> None:
     while _opened:
         _opened.pop().close()
+
+
+@contextmanager
+def embedded_or_remote(
+    uri: str | None,
+    embedded: Callable[[Any, Any], Any],
+    remote: Callable[[str], Any],
+) -> Iterator[Any]:
+    """``embedded(client, db)`` on a local store (migrated first), else ``remote(url)``,
+    closed when the command ends: how every command group talks to either."""
+    with open_client(uri) as client:
+        db = getattr(client.store, "db", None)
+        if db is not None:
+            db.initialize()
+            yield embedded(client, db)
+            return
+        connection = remote(str(client.uri))
+        try:
+            yield connection
+        finally:
+            connection.close()

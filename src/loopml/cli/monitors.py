@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loopml.cli._common import JsonOption, UriOption, friendly_errors, open_client
+from loopml.cli._common import JsonOption, UriOption, embedded_or_remote, friendly_errors
 from loopml.cli._output import console, print_json, print_table, when
 from loopml.core.errors import InvalidParameter
 
@@ -27,26 +26,19 @@ app = typer.Typer(
 NameArgument = Annotated[str, typer.Argument(help="Monitor name.")]
 
 
-@contextmanager
-def _monitors(uri: str | None) -> Iterator[MonitorsClient | RestMonitors]:
+def _monitors(uri: str | None) -> AbstractContextManager[MonitorsClient | RestMonitors]:
     """Embedded (acting as the local user), or the server's monitoring API; closed after."""
+    from loopml.monitoring._rest import RestMonitors
+
+    return embedded_or_remote(uri, _embedded_monitors, RestMonitors)
+
+
+def _embedded_monitors(client: Any, db: Any) -> MonitorsClient:
     from loopml.auth import local_actor
     from loopml.monitoring.monitors import MonitorStore
     from loopml.monitoring.runner import MonitorsClient
 
-    with open_client(uri) as client:
-        db = getattr(client.store, "db", None)
-        if db is not None:
-            db.initialize()
-            yield MonitorsClient(MonitorStore(db), client.artifacts, local_actor(), client)
-            return
-        from loopml.monitoring._rest import RestMonitors
-
-        remote = RestMonitors(str(client.uri))
-        try:
-            yield remote
-        finally:
-            remote.close()
+    return MonitorsClient(MonitorStore(db), client.artifacts, local_actor(), client)
 
 
 def _say(text: str) -> None:

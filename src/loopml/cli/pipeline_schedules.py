@@ -5,13 +5,12 @@ a pipeline by itself (cron, a new dataset version, an alert). Registered on the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Annotated, Any
 
 import typer
 
-from loopml.cli._common import JsonOption, UriOption, friendly_errors, open_client
+from loopml.cli._common import JsonOption, UriOption, embedded_or_remote, friendly_errors
 from loopml.cli._output import console, print_json, print_table, when
 from loopml.cli.pipelines import app
 from loopml.core.errors import InvalidParameter
@@ -41,21 +40,10 @@ class _Embedded:
         self.store.delete(name, self.actor)
 
 
-@contextmanager
-def _schedules(uri: str | None) -> Iterator[Any]:
-    with open_client(uri) as client:
-        db = getattr(client.store, "db", None)
-        if db is not None:
-            db.initialize()
-            yield _Embedded(db)
-            return
-        from loopml.pipelines._rest_schedules import RestSchedules
+def _schedules(uri: str | None) -> AbstractContextManager[Any]:
+    from loopml.pipelines._rest_schedules import RestSchedules
 
-        remote = RestSchedules(str(client.uri))
-        try:
-            yield remote
-        finally:
-            remote.close()
+    return embedded_or_remote(uri, lambda client, db: _Embedded(db), RestSchedules)
 
 
 def _params(pairs: list[str], target: str) -> dict[str, Any]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from loopml.cli._common import JsonOption, UriOption, friendly_errors, open_client
+from loopml.cli._common import JsonOption, UriOption, embedded_or_remote, friendly_errors
 from loopml.cli._output import console, print_json, print_table, when
 
 if TYPE_CHECKING:
@@ -24,31 +23,23 @@ app = typer.Typer(
 NameArgument = Annotated[str, typer.Argument(help="Policy name.")]
 
 
-@contextmanager
-def _policies(uri: str | None) -> Iterator[PoliciesClient | RestPolicies]:
+def _policies(uri: str | None) -> AbstractContextManager[PoliciesClient | RestPolicies]:
     """Embedded (acting as the local user), or the server's policies API; closed after."""
+    from loopml.automation._rest import RestPolicies
+
+    return embedded_or_remote(uri, _embedded_policies, RestPolicies)
+
+
+def _embedded_policies(client: Any, db: Any) -> PoliciesClient:
     from loopml.auth import local_actor
     from loopml.automation import PolicyRunner, PolicyScheduler, PolicyStore
     from loopml.automation.client import PoliciesClient
+    from loopml.serving.endpoints import EndpointsClient
 
-    with open_client(uri) as client:
-        db = getattr(client.store, "db", None)
-        if db is not None:
-            from loopml.serving.endpoints import EndpointsClient
-
-            db.initialize()
-            store = PolicyStore(db)
-            endpoints = EndpointsClient(db, local_actor(), registry=client.registry)
-            runner = PolicyRunner(store, client, endpoints, local_actor())
-            yield PoliciesClient(store, PolicyScheduler(runner), local_actor())
-            return
-        from loopml.automation._rest import RestPolicies
-
-        remote = RestPolicies(str(client.uri))
-        try:
-            yield remote
-        finally:
-            remote.close()
+    store = PolicyStore(db)
+    endpoints = EndpointsClient(db, local_actor(), registry=client.registry)
+    runner = PolicyRunner(store, client, endpoints, local_actor())
+    return PoliciesClient(store, PolicyScheduler(runner), local_actor())
 
 
 def _say(text: str) -> None:
